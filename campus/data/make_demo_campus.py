@@ -77,8 +77,15 @@ MAIN_PATHS = [
     (
         "湖畔步道",
         "walkway",
-        [(-580, -330), (-545, -370), (-495, -395), (-440, -402),
-         (-385, -395), (-335, -370), (-300, -330)],
+        [
+            (-580, -330),
+            (-545, -370),
+            (-495, -395),
+            (-440, -402),
+            (-385, -395),
+            (-335, -370),
+            (-300, -330),
+        ],
     ),
 ]
 
@@ -101,10 +108,20 @@ def dorm_block(prefix_cn, prefix_en, first_code, gender, columns):
     for cy, door in DORM_ROWS:
         for cx in columns:
             n += 1
-            out.append((
-                f"D{first_code + n - 1}", f"{prefix_cn}{n}号楼", f"{prefix_en} Dorm {n}",
-                "dorm", gender, cx, cy, DORM_W, DORM_H, door,
-            ))
+            out.append(
+                (
+                    f"D{first_code + n - 1}",
+                    f"{prefix_cn}{n}号楼",
+                    f"{prefix_en} Dorm {n}",
+                    "dorm",
+                    gender,
+                    cx,
+                    cy,
+                    DORM_W,
+                    DORM_H,
+                    door,
+                )
+            )
     return out
 
 
@@ -148,10 +165,24 @@ BUILDINGS = FEMALE_DORMS + MALE_DORMS + OTHER_BUILDINGS
 # path network, dorm codes served).  Riders hand over orders here because
 # they may not enter single-gender dorm areas.
 TRANSFER_STATIONS = [
-    ("T1", "桃园中转站", "Peach Garden Transfer Station", 285, 290, "S",
-     [code for code, *_ in FEMALE_DORMS]),
-    ("T2", "竹园中转站", "Bamboo Garden Transfer Station", -285, 290, "S",
-     [code for code, *_ in MALE_DORMS]),
+    (
+        "T1",
+        "桃园中转站",
+        "Peach Garden Transfer Station",
+        285,
+        290,
+        "S",
+        [code for code, *_ in FEMALE_DORMS],
+    ),
+    (
+        "T2",
+        "竹园中转站",
+        "Bamboo Garden Transfer Station",
+        -285,
+        290,
+        "S",
+        [code for code, *_ in MALE_DORMS],
+    ),
 ]
 
 DIRECTIONS = {"N": (0, 1), "S": (0, -1), "E": (1, 0), "W": (-1, 0)}
@@ -160,6 +191,7 @@ DIRECTIONS = {"N": (0, 1), "S": (0, -1), "E": (1, 0), "W": (-1, 0)}
 # --------------------------------------------------------------------------
 # Geometry helpers (local metres)
 # --------------------------------------------------------------------------
+
 
 def footprint(cx, cy, w, h):
     """Counter-clockwise closed rectangle ring."""
@@ -212,8 +244,10 @@ def point_on_segment(p, a, b):
     cross = (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
     if abs(cross) > 1e-3:
         return False
-    return (min(a[0], b[0]) - EPS <= p[0] <= max(a[0], b[0]) + EPS
-            and min(a[1], b[1]) - EPS <= p[1] <= max(a[1], b[1]) + EPS)
+    return (
+        min(a[0], b[0]) - EPS <= p[0] <= max(a[0], b[0]) + EPS
+        and min(a[1], b[1]) - EPS <= p[1] <= max(a[1], b[1]) + EPS
+    )
 
 
 def split_paths(paths):
@@ -235,7 +269,8 @@ def split_paths(paths):
         for a, b in zip(pts, pts[1:]):
             seg_len = math.dist(a, b)
             on_seg = sorted(
-                (math.dist(a, c), c) for c in cut_pts
+                (math.dist(a, c), c)
+                for c in cut_pts
                 if point_on_segment(c, a, b) and 0 < math.dist(a, c) < seg_len
             )
             for _, c in on_seg:
@@ -251,6 +286,7 @@ def split_paths(paths):
 # Build the FeatureCollection
 # --------------------------------------------------------------------------
 
+
 def build():
     paths = [(n, k, [tuple(map(float, p)) for p in pts]) for n, k, pts in MAIN_PATHS]
     main_only = list(paths)
@@ -259,49 +295,58 @@ def build():
     for code, name, name_en, kind, gender, cx, cy, w, h, door in BUILDINGS:
         entrance = entrance_point(cx, cy, w, h, door)
         paths.append((None, "walkway", [entrance, ray_hit(entrance, door, main_only)]))
-        building_features.append({
-            "type": "Feature",
-            "geometry": {
-                "type": "Polygon",
-                "coordinates": [[to_lnglat(x, y) for x, y in footprint(cx, cy, w, h)]],
-            },
-            "properties": {
-                "feature": "building",
-                "code": code,
-                "name": name,
-                "name_en": name_en,
-                "kind": kind,
-                "gender_rule": gender,
-                "entrance": to_lnglat(*entrance),
-            },
-        })
+        building_features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[to_lnglat(x, y) for x, y in footprint(cx, cy, w, h)]],
+                },
+                "properties": {
+                    "feature": "building",
+                    "code": code,
+                    "name": name,
+                    "name_en": name_en,
+                    "kind": kind,
+                    "gender_rule": gender,
+                    "entrance": to_lnglat(*entrance),
+                },
+            }
+        )
 
     station_features = []
     for code, name, name_en, x, y, direction, serves in TRANSFER_STATIONS:
         point = (float(x), float(y))
         paths.append((None, "walkway", [point, ray_hit(point, direction, main_only)]))
-        station_features.append({
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": to_lnglat(*point)},
-            "properties": {
-                "feature": "transfer_station",
-                "code": code,
-                "name": name,
-                "name_en": name_en,
-                "serves": serves,
-            },
-        })
+        station_features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": to_lnglat(*point)},
+                "properties": {
+                    "feature": "transfer_station",
+                    "code": code,
+                    "name": name,
+                    "name_en": name_en,
+                    "serves": serves,
+                },
+            }
+        )
 
     path_features = []
     for name, kind, pts in split_paths(paths):
         props = {"feature": "path", "kind": kind}
         if name:
             props["name"] = name
-        path_features.append({
-            "type": "Feature",
-            "geometry": {"type": "LineString", "coordinates": [to_lnglat(x, y) for x, y in pts]},
-            "properties": props,
-        })
+        path_features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": [to_lnglat(x, y) for x, y in pts],
+                },
+                "properties": props,
+            }
+        )
 
     # bounds: everything plus a margin, centre = middle of the bounds
     xs, ys = [], []
@@ -334,9 +379,7 @@ def main():
     text = (
         '{"type":"FeatureCollection",\n'
         f'"campus":{dump(data["campus"])},\n'
-        '"features":[\n'
-        + ",\n".join(dump(f) for f in data["features"])
-        + "\n]}\n"
+        '"features":[\n' + ",\n".join(dump(f) for f in data["features"]) + "\n]}\n"
     )
     OUT_PATH.write_text(text, encoding="utf-8")
     counts = {}

@@ -1,0 +1,156 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campus.models import Building
+from orders import selectors, services
+from orders.models import Kind, Order, RequiredGender
+from orders.permissions import get_order_for_rider, get_order_for_user
+from orders.status import Status, status_meta
+
+
+class PlaceSerializer(serializers.Serializer):
+    building = serializers.IntegerField()
+    name = serializers.CharField()
+    detail = serializers.CharField()
+    lat = serializers.FloatField()
+    lng = serializers.FloatField()
+
+
+class EventSerializer(serializers.Serializer):
+    status = serializers.CharField(source="new_status")
+    old_status = serializers.CharField()
+    note = serializers.CharField()
+    at = serializers.DateTimeField(source="created_at")
+
+
+class OrderOutputSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    status = serializers.ChoiceField(choices=Status.choices)
+    status_label = serializers.SerializerMethodField()
+    pickup = serializers.SerializerMethodField()
+    dropoff = serializers.SerializerMethodField()
+    description = serializers.CharField()
+    required_gender = serializers.ChoiceField(choices=RequiredGender.choices)
+    price_fen = serializers.IntegerField()
+    rider = serializers.SerializerMethodField()
+    has_photo = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_status_label(self, order: Order) -> str:
+        return status_meta(order.status)["label"]
+
+    @staticmethod
+    def _place(building: Building, detail: str) -> dict:
+        return {
+            "building": building.pk,
+            "name": building.display_name,
+            "detail": detail,
+            "lat": building.lat,
+            "lng": building.lng,
+        }
+
+    def get_pickup(self, order: Order) -> dict:
+        return self._place(order.pickup_building, order.pickup_detail)
+
+    def get_dropoff(self, order: Order) -> dict:
+        return self._place(order.dropoff_building, order.dropoff_detail)
+
+    def get_rider(self, order: Order) -> dict | None:
+        return {"name": order.rider.public_name} if order.rider_id else None
+
+    def get_has_photo(self, order: Order) -> bool:
+        return bool(order.photo)
+
+
+class OrderDetailOutputSerializer(OrderOutputSerializer):
+    events = EventSerializer(many=True)
+
+
+class OrderListCreateApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=Kind.choices)
+        pickup_building = serializers.PrimaryKeyRelatedField(queryset=Building.objects.all())
+        pickup_detail = serializers.CharField(max_length=120, required=False, allow_blank=True)
+        dropoff_building = serializers.PrimaryKeyRelatedField(queryset=Building.objects.all())
+        dropoff_detail = serializers.CharField(max_length=120, required=False, allow_blank=True)
+        description = serializers.CharField(max_length=1000)
+        required_gender = serializers.ChoiceField(
+            choices=RequiredGender.choices, required=False, default=RequiredGender.ANY
+        )
+        photo = serializers.ImageField(required=False)
+
+    @extend_schema(
+        parameters=[],
+        responses=OrderOutputSerializer(many=True),
+        description="Orders the caller placed, newest first; `?role=rider` for those they carry.",
+    )
+    def get(self, request):
+        if request.query_params.get("role") == "rider":
+            orders = selectors.order_list_for_rider(request.user)
+        else:
+            orders = selectors.order_list_for_customer(request.user)
+        return Response(OrderOutputSerializer(orders[:100], many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: OrderDetailOutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = services.order_create(customer=request.user, **serializer.validated_data)
+        order = selectors.order_detail_qs().get(pk=order.pk)
+        return Response(OrderDetailOutputSerializer(order).data, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses=OrderDetailOutputSerializer)
+    def get(self, request, number: str):
+        order = get_order_for_user(request.user, number)
+        return Response(OrderDetailOutputSerializer(order).data)
+
+
+class OrderAcceptApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: OrderDetailOutputSerializer,
+            409: OpenApiResponse(description="Another rider took it first."),
+        },
+    )
+    def post(self, request, number: str):
+        order = get_order_for_rider(request.user, number)
+        order = services.order_accept(order=order, rider=request.user)
+        return Response(
+            OrderDetailOutputSerializer(selectors.order_detail_qs().get(pk=order.pk)).data
+        )
+
+
+class OrderTransitionApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        to = serializers.ChoiceField(choices=Status.choices)
+        note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: OrderDetailOutputSerializer,
+            409: OpenApiResponse(description="Not allowed from the current status."),
+        },
+    )
+    def post(self, request, number: str):
+        order = get_order_for_rider(request.user, number)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = services.order_transition(
+            order=order,
+            to=serializer.validated_data["to"],
+            actor=request.user,
+            note=serializer.validated_data["note"],
+        )
+        return Response(
+            OrderDetailOutputSerializer(selectors.order_detail_qs().get(pk=order.pk)).data
+        )

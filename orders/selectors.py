@@ -1,0 +1,30 @@
+from django.db.models import Prefetch, QuerySet
+
+from orders.models import Order, OrderEvent
+from orders.status import ACTIVE
+
+DETAIL_RELATED = (
+    "campus",
+    "customer",
+    "rider",
+    "pickup_building",
+    "dropoff_building",
+)
+
+
+def order_detail_qs() -> QuerySet[Order]:
+    return Order.objects.select_related(*DETAIL_RELATED).prefetch_related(
+        Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "pk"))
+    )
+
+
+def order_list_for_customer(user) -> QuerySet[Order]:
+    return Order.objects.filter(customer=user).select_related(*DETAIL_RELATED)
+
+
+def order_list_for_rider(user) -> QuerySet[Order]:
+    return Order.objects.filter(rider=user).select_related(*DETAIL_RELATED)
+
+
+def order_active_for_customer(user) -> QuerySet[Order]:
+    return order_list_for_customer(user).filter(status__in=ACTIVE)

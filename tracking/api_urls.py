@@ -1,0 +1,7 @@
+from django.urls import path
+
+from tracking import api
+
+urlpatterns = [
+    path("rider/location/", api.RiderLocationApi.as_view(), name="rider-location"),
+]

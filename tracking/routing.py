@@ -1,0 +1,8 @@
+from django.urls import path
+
+from tracking import consumers
+
+websocket_urlpatterns = [
+    path("ws/rider/", consumers.RiderConsumer.as_asgi()),
+    path("ws/orders/<str:number>/", consumers.OrderConsumer.as_asgi()),
+]
