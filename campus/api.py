@@ -1,3 +1,5 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -21,6 +23,7 @@ class BuildingListApi(APIView):
         lat = serializers.FloatField()
         lng = serializers.FloatField()
 
+    @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request):
         campus = selectors.campus_default()
         buildings = selectors.building_list(campus=campus) if campus else []
@@ -32,6 +35,7 @@ class CampusMapApi(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
         campus = selectors.campus_default()
         if campus is None:

@@ -1,6 +1,7 @@
 """API-wide pieces: the exception handler that turns domain errors into clear 4xx answers."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -21,3 +22,19 @@ def exception_handler(exc, context):
     if response.status_code == status.HTTP_400_BAD_REQUEST and isinstance(response.data, list):
         response.data = {"detail": response.data}
     return response
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """Names nested `InputSerializer`/`OutputSerializer` classes after their view.
+
+    The house style nests them in each API view, so their bare names collide in the schema;
+    `OrderListCreateApi.InputSerializer` becomes the component `OrderListCreateInput`.
+    """
+
+    def _get_serializer_name(self, serializer, direction, bypass_extensions=False):
+        name = super()._get_serializer_name(serializer, direction, bypass_extensions)
+        cls = serializer if isinstance(serializer, type) else serializer.__class__
+        outer, _, inner = cls.__qualname__.rpartition(".")
+        if outer and inner in ("InputSerializer", "OutputSerializer"):
+            return outer.split(".")[-1].removesuffix("Api") + name
+        return name

@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
 
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # local database, media and logs (git-ignored)
 env = environ.Env()
 PRODUCTION = env.str("DJANGO_ENV", default="development") == "production"
 
@@ -168,7 +169,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "campus_errand.api.AutoSchema",
     "EXCEPTION_HANDLER": "campus_errand.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -180,6 +181,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per choice set; add new TextChoices here when they collide.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.status.Status",
+        "OrderKindEnum": "orders.models.Kind",
+        "BuildingKindEnum": "campus.models.BuildingKind",
+        "RequiredGenderEnum": "orders.models.RequiredGender",
+        "GenderRuleEnum": "campus.models.GenderRule",
+    },
 }
 
 # --- maps -----------------------------------------------------------------------------------

@@ -1,0 +1,65 @@
+"""Personas and fixtures shared by every test (see STYLE: no shared mutable fixtures)."""
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_clean(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.LANGUAGE_CODE = "en"
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def campus(db):
+    return factories.make_campus()
+
+
+@pytest.fixture
+def student(db):
+    return factories.make_user(username="student", gender="female", phone="13800001234")
+
+
+@pytest.fixture
+def other_student(db):
+    return factories.make_user(username="other_student", gender="male")
+
+
+@pytest.fixture
+def rider_male(campus):
+    return factories.make_rider(campus, gender="male", username="rider_male")
+
+
+@pytest.fixture
+def rider_female(campus):
+    return factories.make_rider(campus, gender="female", username="rider_female")
+
+
+@pytest.fixture
+def operator(db):
+    return factories.make_user(username="operator", gender="male", is_staff=True)
+
+
+@pytest.fixture
+def order(student, campus):
+    return factories.make_order(customer=student, campus=campus)
+
+
+@pytest.fixture
+def api():
+    """api(user) -> an APIClient authenticated as user (None: anonymous)."""
+
+    def make(user=None):
+        client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
