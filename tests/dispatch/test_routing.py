@@ -147,14 +147,18 @@ def test_exact_respects_time_windows_and_waits():
     assert check_plan(problem, one_rider_plan(stops)) == []
 
 
-def test_exact_prefers_cheap_over_early_when_waiting_is_free():
-    # Two orders; the cheaper one arrives later but still in time. A single label per state
-    # (earliest time) would wrongly keep the expensive one.
-    matrix = line_matrix(12)
-    a = Shipment(1, 2, 3, delivery_window=(10, 40))
-    b = Shipment(2, 11, 4, pickup_window=(0, 30))
+def test_exact_keeps_expensive_but_early_partial_routes():
+    # Rider at 0 on a line. A: 7 -> 0, due by 18. B: 5 -> 6, pickup opens at 10.
+    # After {pick A, pick B, drop B} the rider is at 6 either via 0,5,7,6 (cost 8, free at 13:
+    # it waited at 5) or via 0,7,5,6 (cost 10, free at 11). Only the dearer, earlier one can
+    # still bring A home by 18, so a DP keeping one cheapest label per state would fail here.
+    matrix = line_matrix(8)
+    a = Shipment(1, 7, 0, delivery_window=(0, 18))
+    b = Shipment(2, 5, 6, pickup_window=(10, 99))
     stops = plan_single_exact(matrix, 0, [a, b], capacity=2)
-    assert route_cost(matrix, 0, stops, [a, b]) == brute_force_optimum(matrix, 0, [a, b], 2)
+    assert order(stops) == [(1, "pickup"), (2, "pickup"), (2, "delivery"), (1, "delivery")]
+    assert [s.arrival for s in stops] == [7, 9, 11, 17]
+    assert route_cost(matrix, 0, stops, [a, b]) == 16 == brute_force_optimum(matrix, 0, [a, b], 2)
 
 
 def test_exact_returns_none_when_infeasible():
@@ -252,8 +256,9 @@ def test_check_catches_over_capacity(small):
 
 def test_check_catches_lateness(small):
     problem, good = small
-    # Delivering 2 first pushes delivery of 1 to t=5 ... still fine; add a detour instead.
-    detour = [good[0], good[1], good[3], good[2]]  # 1 delivered at 0->1->2->4->3 = 5
+    # Delivering 2 first (0,1,2,4,3) brings shipment 1 to its door at t=5: fine within (0, 6),
+    # late once the window closes at 4.
+    detour = [good[0], good[1], good[3], good[2]]
     assert check_plan(problem, one_rider_plan(detour, 10)) == []
     tight = Problem(
         problem.matrix,
@@ -341,8 +346,8 @@ def test_capacity_and_amount_too_big():
 
 
 def test_fixed_cost_trades_distance_for_fewer_vehicles():
-    # Two riders sit at each pickup; without a fixed cost both ride (cost 2), with one a single
-    # rider does both (cost 1 + 4 + 1 + ... ) because a vehicle costs more than the detour.
+    # A rider waits at each pickup. Without a fixed cost both ride (1 + 1 = 2); with one, the
+    # rider at 0 does both (0,1,5,6 = 6) because a second vehicle costs more than the detour.
     matrix = line_matrix(10)
     shipments = [Shipment(1, 0, 1), Shipment(2, 5, 6)]
     vehicles = [Vehicle(1, 0, None, 2), Vehicle(2, 5, None, 2)]
