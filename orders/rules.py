@@ -25,6 +25,8 @@ def rider_refusal(user, order: Order) -> str | None:
         return _("Your rider account has not been approved yet.")
     if not profile.online:
         return _("Go online before accepting orders.")
+    if profile.campus_id != order.campus_id:
+        return _("This order is on another campus.")
     if order.customer_id == user.pk:
         return _("You cannot deliver your own order.")
     pool = user.gender

@@ -92,8 +92,10 @@ def order_transition(*, order: Order, to: str, actor, note: str = "") -> Order:
     `actor` None is the platform itself (payment callbacks, expiry, dispatch). Accepting sets the
     actor as the rider; releasing (accepted -> open) clears it.
     """
+    # of=("self",): lock the order row only; PostgreSQL refuses FOR UPDATE on the nullable side
+    # of the outer join to the rider.
     order = (
-        Order.objects.select_for_update()
+        Order.objects.select_for_update(of=("self",))
         .select_related("dropoff_building", "customer", "rider")
         .get(pk=order.pk)
     )
