@@ -62,9 +62,7 @@ def test_unknown_and_foreign_order_numbers_look_the_same(order, other_student, a
         ("post", "transition/", {"to": "delivered"}),
     ],
 )
-def test_stranger_gets_404_for_anything_on_the_api(
-    method, suffix, data, order, other_student, api
-):
+def test_stranger_gets_404_for_anything_on_the_api(method, suffix, data, order, other_student, api):
     response = getattr(api(other_student), method)(
         f"/api/orders/{order.number}/{suffix}", data, format="json"
     )
@@ -79,7 +77,9 @@ def test_stranger_cannot_cancel_through_the_page(order, other_student):
     assert Order.objects.get(pk=order.pk).status == Status.OPEN
 
 
-def test_order_photo_is_404_for_strangers_and_served_to_the_owner(photo_order, student, other_student):
+def test_order_photo_is_404_for_strangers_and_served_to_the_owner(
+    photo_order, student, other_student
+):
     url = f"/orders/{photo_order.number}/photo/"
     assert logged_in(other_student).get(url).status_code == 404
     assert Client().get(url).status_code == 302
@@ -189,7 +189,9 @@ def test_wrong_method_on_the_api_is_405(method, path, order, student, api):
 # --- riders: who may take and move which order --------------------------------------------------
 
 
-def test_unassigned_rider_cannot_transition_someone_elses_order(order, rider_male, rider_female, api):
+def test_unassigned_rider_cannot_transition_someone_elses_order(
+    order, rider_male, rider_female, api
+):
     services.order_accept(order=order, rider=rider_male)
     response = api(rider_female).post(
         f"/api/orders/{order.number}/transition/", {"to": "picked_up"}, format="json"
@@ -242,7 +244,9 @@ def test_approved_rider_goes_online_and_offline(campus, api):
 
 
 def test_non_rider_cannot_go_online(student, api):
-    assert api(student).post("/api/rider/online/", {"online": True}, format="json").status_code == 403
+    assert (
+        api(student).post("/api/rider/online/", {"online": True}, format="json").status_code == 403
+    )
 
 
 def test_unapproved_rider_cannot_accept(order, campus, api):

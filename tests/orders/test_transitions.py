@@ -1,4 +1,4 @@
-"""The order life: every allowed transition with the actor who makes it, the refused ones, the log."""
+"""The order life: every allowed transition and its actor, the refused ones, the log."""
 
 import pytest
 from django.db import transaction
