@@ -16,6 +16,11 @@
       .bindTooltip(state.pickup.name).addTo(map);
     L.marker([state.dropoff.lat, state.dropoff.lng], { icon: campus.emojiIcon("🏠", "place-marker") })
       .bindTooltip(state.dropoff.name).addTo(map);
+    // On a phone the whole campus leaves the order a few pixels wide: show this order's places.
+    var points = [[state.pickup.lat, state.pickup.lng], [state.dropoff.lat, state.dropoff.lng]]
+      .concat(state.route || []);
+    if (state.position) { points.push([state.position.lat, state.position.lng]); }
+    map.fitBounds(L.latLngBounds(points).pad(0.25), { maxZoom: 18 });
     render();
   });
 
@@ -47,7 +52,11 @@
     setText("banner-icon", meta.icon);
     setText("banner-label", meta.label);
     setText("banner-hint", meta.hint);
-    if (state.rider) { setText("rider-card", state.rider.name); }
+    if (state.rider) { setText("rider-name", state.rider.name); }
+    document.getElementById("rider-card").hidden = !state.rider;
+    // No order can be cancelled once it is over; the server refuses it anyway.
+    var cancel = document.getElementById("cancel-form");
+    if (cancel && FINAL[state.status]) { cancel.hidden = true; }
     document.body.dataset.status = state.status;
   }
 
@@ -59,22 +68,26 @@
   }
 
   function moveRider(pos, animate) {
+    // A glide still running would move (or, once removed, crash on) the marker after this call.
+    if (glide) { cancelAnimationFrame(glide); glide = null; }
     if (!pos) {
       if (riderMarker) { map.removeLayer(riderMarker); riderMarker = null; }
+      // The map must not keep telling where the rider was once they are no longer shown.
+      delete mapEl.dataset.riderLat; delete mapEl.dataset.riderLng;
       return;
     }
     var target = L.latLng(pos.lat, pos.lng);
+    mapEl.dataset.riderLat = pos.lat; mapEl.dataset.riderLng = pos.lng;
+    // Keep the rider in view (before the campus has loaded there is no view yet).
+    if (map._loaded && !map.getBounds().contains(target)) { map.panInside(target, { padding: [40, 40] }); }
     if (!riderMarker) {
       riderMarker = L.marker(target, { icon: campus.emojiIcon("🛵", "rider-marker"), zIndexOffset: 1000 }).addTo(map);
       riderMarker.getElement && riderMarker.getElement() && (riderMarker.getElement().id = "rider-marker");
-      mapEl.dataset.riderLat = pos.lat; mapEl.dataset.riderLng = pos.lng;
       return;
     }
-    mapEl.dataset.riderLat = pos.lat; mapEl.dataset.riderLng = pos.lng;
     if (!animate) { riderMarker.setLatLng(target); return; }
     // Glide from where the marker is to the new fix instead of jumping.
     var from = riderMarker.getLatLng(), start = performance.now(), duration = 900;
-    if (glide) { cancelAnimationFrame(glide); }
     function step(now) {
       var t = Math.min(1, (now - start) / duration);
       riderMarker.setLatLng([from.lat + (target.lat - from.lat) * t, from.lng + (target.lng - from.lng) * t]);
@@ -121,6 +134,11 @@
       setTimeout(connect, delay);
     };
   }
-  window.orderLive = { state: function () { return state; }, socket: function () { return socket; } };
+  window.orderLive = {
+    state: function () { return state; },
+    socket: function () { return socket; },
+    // Where the marker is drawn now (mid-glide too), or null: for tests and debugging.
+    markerLatLng: function () { return riderMarker ? riderMarker.getLatLng() : null; }
+  };
   connect();
 })();
