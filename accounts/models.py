@@ -46,3 +46,29 @@ class User(AbstractUser):
         """What the other side of an order sees: a family-name initial, never the full name."""
         base = self.first_name or self.last_name or self.username
         return f"{base[:1]}**"
+
+
+class Address(models.Model):
+    """A saved drop-off place: a campus building, a room, a note for the rider."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses")
+    label = models.CharField(_("name"), max_length=30, help_text=_("For example: Dorm, Lab"))
+    building = models.ForeignKey(
+        "campus.Building", on_delete=models.CASCADE, related_name="+", verbose_name=_("building")
+    )
+    room = models.CharField(_("room"), max_length=40, blank=True)
+    note = models.CharField(_("note for the rider"), max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("address")
+        verbose_name_plural = _("addresses")
+        ordering = ["label", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.building} {self.room}".strip()
+
+    @property
+    def detail(self) -> str:
+        """The order's drop-off detail made from this address."""
+        return " · ".join(part for part in (self.room, self.note) if part)[:120]

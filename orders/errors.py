@@ -39,3 +39,22 @@ class NotAllowed(OrderError):
     http_status = 403
     code = "forbidden"
     default_message = _("You are not allowed to do this.")
+
+
+class StepNotReady(OrderError):
+    """The kind's own condition for this step is not met yet (orders.rules.check_kind_step)."""
+
+    http_status = 409
+    code = "not_ready"
+
+
+class DeliveryCodeRefused(OrderError):
+    http_status = 400
+    code = "delivery_code"
+    default_message = _("Enter the customer's 4-digit delivery code.")
+
+
+class AlreadyRated(OrderError):
+    http_status = 409
+    code = "already_rated"
+    default_message = _("You have already rated this order.")
