@@ -20,7 +20,7 @@
     var points = [[state.pickup.lat, state.pickup.lng], [state.dropoff.lat, state.dropoff.lng]]
       .concat(state.route || []);
     if (state.position) { points.push([state.position.lat, state.position.lng]); }
-    map.fitBounds(L.latLngBounds(points).pad(0.25), { maxZoom: 18 });
+    map.fitBounds(L.latLngBounds(points).pad(0.25), { maxZoom: 17 });
     render();
   });
 
