@@ -32,7 +32,8 @@ for arg in "$@"; do
   case "$arg" in
     --browser)
       [ -x /usr/bin/chromium ] || want+=(chromium)
-      missing fonts-noto-cjk && want+=(fonts-noto-cjk) ;;
+      missing fonts-noto-cjk && want+=(fonts-noto-cjk)
+      missing fonts-noto-color-emoji && want+=(fonts-noto-color-emoji) ;;
     --postgis)
       major=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -n1)
       if [ -n "$major" ] && missing "postgresql-$major-postgis-3"; then want+=("postgresql-$major-postgis-3"); fi ;;
