@@ -72,8 +72,14 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content, **kwargs):
-        if content.get("type") == "resync":
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        # Watchers only ever ask for a resync; anything else (even a bad frame) is ignored
+        # rather than allowed to crash the socket.
+        try:
+            content = json.loads(text_data or "")
+        except ValueError:
+            return
+        if isinstance(content, dict) and content.get("type") == "resync":
             snapshot = await _snapshot_for(
                 self.scope["user"], self.scope["url_route"]["kwargs"]["number"]
             )

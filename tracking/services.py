@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from orders.errors import NotAllowed, OrderError
 from orders.models import Order
 from orders.status import Status
+from riders.models import RiderProfile
 from tracking import broadcast, live
 from tracking.models import TrackPoint
 from tracking.privacy import ON_THE_WAY_FROM_PICKUP, customer_visible_statuses
@@ -29,7 +30,9 @@ class StaleLocation(LocationRejected):
 def location_record(
     *, rider, lat: float, lng: float, recorded_at: datetime, accuracy: float | None = None
 ) -> dict:
-    profile = getattr(rider, "rider_profile", None)
+    # Read afresh: a socket keeps its user (and a cached profile) for hours, during which the
+    # rider may go offline or be suspended.
+    profile = RiderProfile.objects.select_related("campus").filter(user_id=rider.pk).first()
     if profile is None or not profile.verified:
         raise NotAllowed(_("Only approved riders share their location."))
     if not profile.online:
@@ -42,7 +45,12 @@ def location_record(
         recorded_at = timezone.make_aware(recorded_at, timezone.get_current_timezone())
     if recorded_at > timezone.now() + MAX_CLOCK_SKEW:
         raise LocationRejected(_("This position is timestamped in the future."))
-    recorded_at = recorded_at.astimezone(UTC)
+    if profile.online_since and recorded_at < profile.online_since - MAX_CLOCK_SKEW:
+        raise LocationRejected(_("This position was taken while you were offline."))
+    try:
+        recorded_at = recorded_at.astimezone(UTC)
+    except OverflowError:
+        raise LocationRejected(_("This position has an impossible timestamp.")) from None
     last = live.position_get(rider.pk)
     if last and recorded_at <= datetime.fromisoformat(last["recorded_at"]):
         raise StaleLocation(_("This position is older than the last one received."))
