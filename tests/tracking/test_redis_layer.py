@@ -1,0 +1,64 @@
+"""The production channel layer: an idle watcher must still hear the next push.
+
+redis-py 8 gives every connection a 5 s socket_timeout, which silently kills the pub/sub layer's
+idle subscriber (channels_redis issue 422): a customer watching a quiet order would never hear
+"delivered". Settings pass socket_timeout None and requirements pin redis<8; this test holds a
+socket idle past 10 s and then pushes.
+"""
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from campus_errand.asgi import application
+from orders import services
+
+IDLE_SECONDS = 11
+
+pytestmark = [
+    pytest.mark.skipif(
+        not settings.REDIS_URL, reason="needs Redis: set REDIS_URL to run the channel layer test"
+    ),
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def test_channel_layer_is_the_redis_pubsub_layer():
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    layer = get_channel_layer()
+    assert isinstance(layer, RedisPubSubChannelLayer)
+    hosts = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    assert all(host.get("socket_timeout", "unset") is None for host in hosts)
+
+
+def test_idle_watcher_still_receives_the_next_push(order, student, rider_male):
+    client = Client()
+    client.force_login(student)
+    headers = [
+        (b"host", b"testserver"),
+        (b"origin", b"http://testserver"),
+        (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+    ]
+
+    async def scenario():
+        ws = WebsocketCommunicator(application, f"/ws/orders/{order.number}/", headers=headers)
+        connected, _ = await ws.connect()
+        assert connected
+        snapshot = await ws.receive_json_from()
+        await asyncio.sleep(IDLE_SECONDS)
+        await database_sync_to_async(services.order_accept)(order=order, rider=rider_male)
+        pushed = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return snapshot, pushed
+
+    snapshot, pushed = async_to_sync(scenario)()
+    assert snapshot["status"] == "open"
+    assert (pushed["type"], pushed["status"]) == ("status", "accepted")
