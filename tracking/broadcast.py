@@ -2,13 +2,27 @@
 
 Services call these after their writes; pushes go out only when the transaction commits, so a
 rolled-back change is never shown to anyone.
+
+A pushed message is serialised to JSON once, here: the channel layer carries the text
+(`"text"`) and consumers write it to their sockets as it is. The layer message also carries the
+payload as a dict (`"payload"`) for consumers that look inside (the operators' map), and, for
+locations, the rider and their live fix counter (`"rider"`, `"n"`) by which a watcher notices a
+push that the layer lost (tracking.stats).
 """
+
+import json
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from tracking import stats
+
 OPS_GROUP = "ops"
+LOCATION_EVENT = "order.location"
+STATUS_EVENT = "order.status"
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def order_group(number: str) -> str:
@@ -43,28 +57,116 @@ def rider_card(order) -> dict | None:
     return {"name": order.rider.public_name}
 
 
-def location_payload(position: dict) -> dict:
-    return {"type": "location", **position}
+def location_payload(position: dict, seq: int | None = None) -> dict:
+    """{"type": "location", rider, lat, lng, accuracy, recorded_at[, seq]}: seq is the phone's
+    own sequence number, passed through when it sent one."""
+    payload = {"type": "location", **position}
+    if seq is not None:
+        payload["seq"] = seq
+    return payload
+
+
+def location_message(*, rider_id: int, n: int, payload: dict) -> dict:
+    return {
+        "type": LOCATION_EVENT,
+        "text": _dumps(payload),
+        "payload": payload,
+        "rider": rider_id,
+        "n": n,
+    }
+
+
+def location_groups(numbers) -> list[str]:
+    return [order_group(n) for n in numbers] + [OPS_GROUP]
 
 
 def order_changed_on_commit(order, event) -> None:
+    from tracking import live
+
     payload = status_payload(order, event)
     groups = [order_group(order.number), OPS_GROUP]
     if order.rider_id:
         groups.append(rider_group(order.rider_id))
-    transaction.on_commit(lambda: send(groups, "order.status", payload))
+    number, rider_id = order.number, order.rider_id
+
+    def push():
+        # Re-route the rider's fixes before anyone hears of the change.
+        live.order_routing_changed(number, rider_id)
+        send(groups, STATUS_EVENT, payload)
+
+    transaction.on_commit(push)
 
 
-def location_changed_on_commit(numbers: list[str], position: dict) -> None:
-    payload = location_payload(position)
-    groups = [order_group(n) for n in numbers] + [OPS_GROUP]
-    transaction.on_commit(lambda: send(groups, "order.location", payload))
+def location_changed_on_commit(groups: list[str], message: dict) -> None:
+    """The sync door (HTTP fallback). Its push carries no fix counter: watchers start counting
+    afresh at the next socket fix instead of seeing a gap."""
+    transaction.on_commit(lambda: send(groups, message["type"], message["payload"]))
 
 
 def send(groups: list[str], event_type: str, payload: dict) -> None:
+    """Push from sync code: the payload is serialised once for all the groups."""
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": event_type, "payload": payload}
+    message = {"type": event_type, "text": _dumps(payload), "payload": payload}
+    async_to_sync(push)(layer, groups, message)
+
+
+async def push(layer, groups: list[str], message: dict) -> None:
+    """group_send to each group; a failure is counted and logged as loss, never silent."""
     for group in groups:
-        async_to_sync(layer.group_send)(group, message)
+        try:
+            await layer.group_send(group, message)
+        except Exception as exc:
+            stats.loss("push_failed", 1, f"{group}: {exc!r}")
+        else:
+            stats.incr("pushes")
+
+
+# --- dispatch --------------------------------------------------------------------------------
+# Offers go to the rider's group (RiderConsumer.dispatch_offer relays them). Operators' dispatch
+# alerts go to their own group, so that an ops socket joins it only once it handles them.
+OFFER_EVENT = "dispatch.offer"
+AT_RISK_EVENT = "dispatch.at_risk"
+OPS_DISPATCH_GROUP = "ops.dispatch"
+# What a rider may see of the cost terms that chose them (not the other riders' costs).
+_RIDER_TERMS = ("pickup_distance_m", "to_pickup_s", "delivery_s", "extra_travel_s")
+
+
+def _place(building) -> dict:
+    return {"name": building.display_name, "lat": building.lat, "lng": building.lng}
+
+
+def offer_payload(offer) -> dict:
+    order = offer.order
+    return {
+        "type": "offer",
+        "id": offer.pk,
+        "status": offer.status,
+        "number": order.number,
+        "kind": order.kind,
+        "pickup": _place(order.pickup_building),
+        "dropoff": _place(order.dropoff_building),
+        "fee_fen": order.price_fen,
+        "expires_at": offer.expires_at.isoformat(),
+        "terms": {k: offer.terms[k] for k in _RIDER_TERMS if k in (offer.terms or {})},
+    }
+
+
+def offer_made_on_commit(offer) -> None:
+    """A new offer, or a change to one (answered, expired, withdrawn): the rider's app shows
+    pending offers with a countdown and drops the others."""
+    payload = offer_payload(offer)
+    groups = [rider_group(offer.rider_id)]
+    transaction.on_commit(lambda: send(groups, OFFER_EVENT, payload))
+
+
+def order_at_risk_on_commit(*, order, reason: str, promised_at, predicted_at) -> None:
+    payload = {
+        "type": "at_risk",
+        "number": order.number,
+        "reason": reason,
+        "promised_at": promised_at.isoformat(),
+        "predicted_at": predicted_at.isoformat() if predicted_at else None,
+    }
+    transaction.on_commit(lambda: send([OPS_DISPATCH_GROUP], AT_RISK_EVENT, payload))

@@ -1,19 +1,40 @@
-"""WebSocket consumers: authenticate, join groups, relay. Work happens in services."""
+"""WebSocket consumers: authenticate, join groups, relay. Work happens in services.
 
+Relaying is the hot path of live tracking, so these consumers:
+
+* write the text that tracking.broadcast serialised once (no json.dumps per watcher);
+* skip Channels' per-message `aclose_old_connections()` (a thread round trip for every relayed
+  frame): every database access here goes through `database_sync_to_async`, which closes stale
+  connections itself;
+* coalesce locations for a watcher that is behind: a watcher gets at most one location per
+  MIN_LOCATION_INTERVAL; locations arriving faster (a backlog being drained, a burst) wait, and
+  a newer one replaces the one waiting (counted as "coalesced"). Status messages are never
+  coalesced, dropped or reordered with locations;
+* count what is lost (tracking.stats): a rider's live fixes are numbered, so a watcher that sees
+  fix n+k right after fix n knows the layer lost k-1 pushes.
+"""
+
+import asyncio
 import json
+from collections import deque
 from datetime import datetime
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from orders.errors import OrderError
 from orders.permissions import user_can_view_order
 from orders.selectors import order_detail_qs
-from tracking import broadcast, services
+from orders.status import WITH_RIDER
+from tracking import broadcast, history, services, stats
 from tracking.snapshot import order_snapshot
 
 FORBIDDEN = 4403
+MIN_LOCATION_INTERVAL = getattr(settings, "TRACKING_WATCHER_MIN_INTERVAL_MS", 50) / 1000
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @database_sync_to_async
@@ -25,34 +46,68 @@ def _snapshot_for(user, number: str) -> dict | None:
 
 
 @database_sync_to_async
-def _record_location(user, content: dict) -> dict:
-    try:
-        lat = float(content["lat"])
-        lng = float(content["lng"])
-        accuracy = content.get("accuracy")
-        accuracy = float(accuracy) if accuracy is not None else None
-        recorded_at = datetime.fromisoformat(str(content["recorded_at"]).replace("Z", "+00:00"))
-    except (KeyError, TypeError, ValueError):
-        raise services.LocationRejected(
-            _("A location needs lat, lng and recorded_at (ISO 8601).")
-        ) from None
-    return services.location_record(
-        rider=user, lat=lat, lng=lng, accuracy=accuracy, recorded_at=recorded_at
-    )
-
-
-@database_sync_to_async
 def _is_rider(user) -> bool:
     return user.is_authenticated and hasattr(user, "rider_profile")
 
 
-class OrderConsumer(AsyncJsonWebsocketConsumer):
+def _parse_fix(content: dict) -> dict:
+    try:
+        accuracy = content.get("accuracy")
+        seq = content.get("seq")
+        fix = {
+            "lat": float(content["lat"]),
+            "lng": float(content["lng"]),
+            "accuracy": float(accuracy) if accuracy is not None else None,
+            "recorded_at": datetime.fromisoformat(
+                str(content["recorded_at"]).replace("Z", "+00:00")
+            ),
+            "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+        }
+    except (KeyError, TypeError, ValueError):
+        raise services.LocationRejected(
+            _("A location needs lat, lng and recorded_at (ISO 8601).")
+        ) from None
+    return fix
+
+
+@database_sync_to_async
+def _ingest(rider_id: int, fix: dict, batch: bool) -> services.Accepted:
+    return services.location_ingest(rider_id=rider_id, batch=batch, **fix)
+
+
+class RelayConsumer(AsyncWebsocketConsumer):
+    """Shared by the order and rider sockets: dispatch without a thread hop, send text as is."""
+
+    async def dispatch(self, message):
+        # Channels' dispatch awaits aclose_old_connections() (a thread hop) for every message.
+        # Our handlers reach the database only through database_sync_to_async, which does that.
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def send_text(self, text: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": text})
+
+    async def send_payload(self, payload: dict) -> None:
+        await self.send_text(_dumps(payload))
+
+
+class OrderConsumer(RelayConsumer):
     """/ws/orders/<number>/: the order's customer, its rider and operators only."""
+
+    group = None
+    _live = False
+    _timer = None
 
     async def connect(self):
         user = self.scope["user"]
         number = self.scope["url_route"]["kwargs"]["number"]
-        self.group = None
+        self._out: deque = deque()  # [is_location, text] waiting for the socket, in order
+        self._flushing = False
+        self._timer = None
+        self._last_location = 0.0
+        self._seen: dict[int, int] = {}  # rider -> last live fix counter relayed
         if not user.is_authenticated:
             await self.close(code=FORBIDDEN)
             return
@@ -65,16 +120,17 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
             self.group = None
             await self.close(code=FORBIDDEN)
             return
+        self._live = snapshot["status"] in WITH_RIDER
         await self.accept()
-        await self.send_json(snapshot)
+        await self.send_payload(snapshot)
 
     async def disconnect(self, code):
+        if self._timer is not None:
+            self._timer.cancel()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
-        # Watchers only ever ask for a resync; anything else (even a bad frame) is ignored
-        # rather than allowed to crash the socket.
         try:
             content = json.loads(text_data or "")
         except ValueError:
@@ -84,24 +140,117 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
                 self.scope["user"], self.scope["url_route"]["kwargs"]["number"]
             )
             if snapshot:
-                await self.send_json(snapshot)
+                self._seen.clear()
+                self._live = snapshot["status"] in WITH_RIDER
+                await self._enqueue(False, _dumps(snapshot))
 
     async def order_status(self, event):
-        await self.send_json(event["payload"])
+        payload = event.get("payload") or json.loads(event["text"])
+        # Pushes follow the rider only while the order is with them: whatever location is still
+        # in flight when it is delivered (or released, cancelled) must not reach the watcher.
+        self._live = payload.get("status") in WITH_RIDER
+        self._seen.clear()
+        await self._enqueue(False, event.get("text") or _dumps(payload))
 
     async def order_location(self, event):
-        await self.send_json(event["payload"])
+        if not self._live:
+            stats.incr("withheld")
+            return
+        n = event.get("n")
+        if n is not None:
+            rider = event["rider"]
+            last = self._seen.get(rider)
+            if last is not None and n > last + 1:
+                stats.loss("sequence_gap", n - last - 1, f"rider {rider} on {self.group}")
+            self._seen[rider] = n
+        else:  # a fix that came over HTTP has no counter: count afresh from the next one
+            self._seen.clear()
+        text = event.get("text") or _dumps(event["payload"])
+        now = self._loop_time()
+        if (
+            not self._out
+            and not self._flushing
+            and now - self._last_location >= (MIN_LOCATION_INTERVAL)
+        ):
+            self._last_location = now
+            await self._write(text)
+            return
+        # Behind: keep only the newest location waiting (never jumping over a status).
+        if self._out and self._out[-1][0]:
+            self._out[-1][1] = text
+            stats.incr("coalesced")
+        else:
+            self._out.append([True, text])
+        self._schedule(self._last_location + MIN_LOCATION_INTERVAL - now)
+
+    async def _enqueue(self, is_location: bool, text: str) -> None:
+        if not self._out and not self._flushing:
+            await self._write(text)
+            return
+        self._out.append([is_location, text])
+        self._schedule(0)
+
+    def _schedule(self, delay: float) -> None:
+        if self._timer is None and not self._flushing:
+            self._timer = asyncio.get_running_loop().call_later(max(0.0, delay), self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._timer = None
+        if not self._flushing:
+            self._flushing = True
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        wait = 0.0
+        try:
+            while self._out:
+                is_location, text = self._out[0]
+                if is_location:
+                    now = self._loop_time()
+                    wait = self._last_location + MIN_LOCATION_INTERVAL - now
+                    if wait > 0:
+                        break
+                    self._last_location = now
+                self._out.popleft()
+                await self._write(text)
+        finally:
+            self._flushing = False
+        if self._out:
+            self._schedule(wait)
+
+    async def _write(self, text: str) -> None:
+        try:
+            await self.send_text(text)
+        except Exception as exc:  # the socket went away under us
+            stats.loss("send_failed", 1, repr(exc))
+        else:
+            stats.incr("delivered")
+
+    def _loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
 
 
-class RiderConsumer(AsyncJsonWebsocketConsumer):
-    """/ws/rider/: a rider streams {"type": "location", lat, lng, accuracy, recorded_at}."""
+class RiderConsumer(RelayConsumer):
+    """/ws/rider/: a rider streams {"type": "location", lat, lng, accuracy, recorded_at[, seq]}.
+
+    Each fix is answered: {"type": "ack", "recorded_at"[, "seq"]} once it is live, or an error
+    frame {"type": "error", "code", "message", "ref"[, "seq"][, "in_track"]}. A late fix (older
+    than the live one) gets code "stale_location" with in_track true: it was kept in the track.
+    """
+
+    group = None
+    batch = False
 
     async def connect(self):
         user = self.scope["user"]
-        self.group = None
         if not await _is_rider(user):
             await self.close(code=FORBIDDEN)
             return
+        # A real server (daphne, uvicorn) puts "server" in the scope, channels.testing does not:
+        # only then is the track written in batches (tracking.history).
+        self.batch = "server" in self.scope
+        if self.batch:
+            history.start()
         self.group = broadcast.rider_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -115,24 +264,35 @@ class RiderConsumer(AsyncJsonWebsocketConsumer):
         try:
             content = json.loads(text_data or "")
         except (TypeError, ValueError):
-            await self.send_json({"type": "error", "message": _("Malformed message: not JSON.")})
+            await self.send_payload({"type": "error", "message": _("Malformed message: not JSON.")})
             return
         if not isinstance(content, dict) or content.get("type") != "location":
-            await self.send_json({"type": "error", "message": _("Unknown message type.")})
+            await self.send_payload({"type": "error", "message": _("Unknown message type.")})
             return
         try:
-            position = await _record_location(self.scope["user"], content)
+            fix = _parse_fix(content)
+            accepted = await _ingest(self.scope["user"].pk, fix, self.batch)
         except OrderError as exc:
-            await self.send_json(
-                {
-                    "type": "error",
-                    "code": exc.code,
-                    "message": str(exc.message),
-                    "ref": content.get("recorded_at"),
-                }
-            )
+            error = {
+                "type": "error",
+                "code": exc.code,
+                "message": str(exc.message),
+                "ref": content.get("recorded_at"),
+            }
+            if content.get("seq") is not None:
+                error["seq"] = content.get("seq")
+            if isinstance(exc, services.StaleLocation):
+                error["in_track"] = exc.in_track
+            await self.send_payload(error)
             return
-        await self.send_json({"type": "ack", "recorded_at": position["recorded_at"]})
+        await broadcast.push(self.channel_layer, accepted.groups, accepted.message)
+        ack = {"type": "ack", "recorded_at": accepted.position["recorded_at"]}
+        if fix["seq"] is not None:
+            ack["seq"] = fix["seq"]
+        await self.send_payload(ack)
 
     async def order_status(self, event):
-        await self.send_json(event["payload"])
+        await self.send_text(event.get("text") or _dumps(event["payload"]))
+
+    async def dispatch_offer(self, event):
+        await self.send_text(event.get("text") or _dumps(event["payload"]))

@@ -1,20 +1,28 @@
-"""Rider location ingestion: validate, keep the live position, record the track, push on commit."""
+"""Rider location ingestion: validate, keep the live position, record the track, push.
 
+The hot path (location_ingest) makes no database round trip: the rider's routing state and
+last position come from the cache (tracking.live), the track is appended in batches
+(tracking.history), the pushed message is serialised once (tracking.broadcast).
+
+Late fixes (a phone's offline queue arriving after fresher ones): a fix older than the rider's
+live position never moves the live marker back, so it is refused as a live position
+(StaleLocation, 409 "stale_location"), but it is still kept in the track, where fixes are read in
+recorded_at order. A fix equal to the live one is a resend and is dropped; a fix taken before
+the rider went online is refused: riders are never tracked offline.
+"""
+
+import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orders.errors import NotAllowed, OrderError
-from orders.models import Order
-from orders.status import Status
-from riders.models import RiderProfile
-from tracking import broadcast, live
-from tracking.models import TrackPoint
-from tracking.privacy import ON_THE_WAY_FROM_PICKUP, customer_visible_statuses
+from tracking import broadcast, history, live, stats
 
 MAX_CLOCK_SKEW = timedelta(minutes=2)
+_SKEW_SECONDS = MAX_CLOCK_SKEW.total_seconds()
 
 
 class LocationRejected(OrderError):
@@ -25,55 +33,114 @@ class StaleLocation(LocationRejected):
     http_status = 409
     code = "stale_location"
 
+    def __init__(self, message=None, *, in_track: bool = False):
+        self.in_track = in_track
+        super().__init__(message)
 
-@transaction.atomic
-def location_record(
-    *, rider, lat: float, lng: float, recorded_at: datetime, accuracy: float | None = None
-) -> dict:
-    # Read afresh: a socket keeps its user (and a cached profile) for hours, during which the
-    # rider may go offline or be suspended.
-    profile = RiderProfile.objects.select_related("campus").filter(user_id=rider.pk).first()
-    if profile is None or not profile.verified:
-        raise NotAllowed(_("Only approved riders share their location."))
-    if not profile.online:
-        raise NotAllowed(_("You are offline: go online to share your location."))
-    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        raise LocationRejected(_("This is not a valid position."))
-    if not profile.campus.contains(lng, lat):
-        raise LocationRejected(_("This position is outside the campus."))
-    if timezone.is_naive(recorded_at):
-        recorded_at = timezone.make_aware(recorded_at, timezone.get_current_timezone())
-    if recorded_at > timezone.now() + MAX_CLOCK_SKEW:
-        raise LocationRejected(_("This position is timestamped in the future."))
-    if profile.online_since and recorded_at < profile.online_since - MAX_CLOCK_SKEW:
-        raise LocationRejected(_("This position was taken while you were offline."))
+
+def _refusal_message(refusal: str) -> str:
+    if refusal == "offline":
+        return _("You are offline: go online to share your location.")
+    return _("Only approved riders share their location.")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A fix that became the rider's live position, and the message that pushes it."""
+
+    position: dict
+    groups: list[str]
+    message: dict
+
+
+def location_ingest(
+    *,
+    rider_id: int,
+    lat: float,
+    lng: float,
+    recorded_at: datetime,
+    accuracy: float | None = None,
+    seq: int | None = None,
+    batch: bool = False,
+) -> Accepted:
+    """Validate one fix and make it live. Raises LocationRejected / StaleLocation / NotAllowed.
+
+    Pushing is the caller's job (the socket consumer awaits it, location_record does it on
+    commit), so that the same work serves both doors. batch: the track point may wait for the
+    next batch (tracking.history); otherwise it is written before this returns.
+    """
+    stats.incr("fixes.received")
     try:
-        recorded_at = recorded_at.astimezone(UTC)
-    except OverflowError:
-        raise LocationRejected(_("This position has an impossible timestamp.")) from None
-    last = live.position_get(rider.pk)
-    if last and recorded_at <= datetime.fromisoformat(last["recorded_at"]):
-        raise StaleLocation(_("This position is older than the last one received."))
+        _check_number(lat, -90, 90)
+        _check_number(lng, -180, 180)
+        hot = live.rider_read(rider_id)
+        state = hot.state
+        if state.refusal:
+            raise NotAllowed(_refusal_message(state.refusal))
+        if not live.inside_bounds(state, lng, lat):
+            raise LocationRejected(_("This position is outside the campus."))
+        if timezone.is_naive(recorded_at):
+            recorded_at = timezone.make_aware(recorded_at, timezone.get_current_timezone())
+        at = recorded_at.timestamp()
+        now = datetime.now(UTC).timestamp()
+        if at > now + _SKEW_SECONDS:
+            raise LocationRejected(_("This position is timestamped in the future."))
+        if at < state.online_since - _SKEW_SECONDS:
+            raise LocationRejected(_("This position was taken while you were offline."))
+        if hot.last_at is not None and at <= hot.last_at:
+            in_track = at < hot.last_at
+            if in_track:
+                history.add(
+                    rider_id=rider_id, lng=lng, lat=lat, accuracy=accuracy, at=at, batch=batch
+                )
+                stats.incr("fixes.late_in_track")
+            raise StaleLocation(
+                _(
+                    "This position is older than the last one received: it was added to the "
+                    "track but is not shown live."
+                )
+                if in_track
+                else _("This position was already received."),
+                in_track=in_track,
+            )
+    except OrderError as exc:
+        stats.incr(f"fixes.refused.{exc.code}")
+        raise
 
-    TrackPoint.objects.create(
-        rider=rider,
-        point=f"SRID=4326;POINT({lng} {lat})",
-        accuracy_m=accuracy,
-        recorded_at=recorded_at,
-    )
     position = {
-        "rider": rider.pk,
+        "rider": rider_id,
         "lat": round(lat, 7),
         "lng": round(lng, 7),
         "accuracy": accuracy,
-        "recorded_at": recorded_at.isoformat(),
+        "recorded_at": datetime.fromtimestamp(at, UTC).isoformat(),
     }
-    live.position_set(rider.pk, position)
-    visible = customer_visible_statuses(profile.campus)
-    numbers = list(
-        Order.objects.filter(
-            rider=rider, status__in=(ON_THE_WAY_FROM_PICKUP | {Status.ACCEPTED}) & visible
-        ).values_list("number", flat=True)
+    n = hot.last_seq + 1
+    live.position_set(rider_id, position, seq=n, at=at)
+    history.add(rider_id=rider_id, lng=lng, lat=lat, accuracy=accuracy, at=at, batch=batch)
+    stats.incr("fixes.live")
+    payload = broadcast.location_payload(position, seq)
+    return Accepted(
+        position,
+        broadcast.location_groups(state.numbers),
+        broadcast.location_message(rider_id=rider_id, n=n, payload=payload),
     )
-    broadcast.location_changed_on_commit(numbers, position)
-    return position
+
+
+def _check_number(value: float, low: float, high: float) -> None:
+    if not (math.isfinite(value) and low <= value <= high):
+        raise LocationRejected(_("This is not a valid position."))
+
+
+def location_record(
+    *, rider, lat: float, lng: float, recorded_at: datetime, accuracy: float | None = None
+) -> dict:
+    """One fix through HTTP (the fallback when sockets are blocked) or any sync caller.
+
+    The track point is written before this returns (also for a late fix, which then raises
+    StaleLocation); the push goes out when the surrounding transaction commits.
+    """
+    accepted = location_ingest(
+        rider_id=rider.pk, lat=lat, lng=lng, recorded_at=recorded_at, accuracy=accuracy
+    )
+    broadcast.location_changed_on_commit(accepted.groups, accepted.message)
+    return accepted.position

@@ -1,0 +1,166 @@
+"""Track history (TrackPoint rows), written in batches by socket server processes.
+
+The choice, so that tests and the HTTP fallback stay deterministic:
+
+* Fixes that arrive over a rider socket served by a real server (daphne, uvicorn: the scope
+  has a "server") are buffered in memory and written with one `bulk_create` every BATCH_SIZE
+  fixes or BATCH_SECONDS, whichever comes first (the first such socket starts the flusher on
+  the server's loop, see `start`), when the process exits (atexit: daphne and uvicorn both exit
+  normally on SIGINT/SIGTERM), and when an operator runs `manage.py flush_track` (a message to
+  every server process over the channel layer; each flushes and answers).
+* Every other fix (the HTTP fallback's `location_record`, consumers driven by
+  channels.testing in tests) is written before the call returns, together with anything
+  buffered. Code that runs a real server inside the test process and needs the track at once
+  calls `history.flush()`.
+
+A row's received_at is the time it was written (auto_now_add), at most BATCH_SECONDS after the
+fix came in. A batch that cannot be written is counted and logged as lost (tracking.stats).
+"""
+
+import asyncio
+import atexit
+import logging
+import threading
+import weakref
+from datetime import UTC, datetime
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.gis.geos import Point
+from django.db import transaction
+
+from tracking import stats
+
+logger = logging.getLogger("tracking.pipeline")
+
+BATCH_SIZE = getattr(settings, "TRACKING_HISTORY_BATCH_SIZE", 200)
+BATCH_SECONDS = getattr(settings, "TRACKING_HISTORY_BATCH_SECONDS", 1.0)
+STATS_PUBLISH_SECONDS = 5.0
+CONTROL_GROUP = "tracking.history"
+
+_buffer: list[tuple[int, float, float, float | None, float]] = []
+_lock = threading.Lock()
+_tasks: list = []  # strong references: the loop keeps only weak ones
+_started_loops: weakref.WeakSet = weakref.WeakSet()
+_atexit_registered = False
+
+
+def add(
+    *, rider_id: int, lng: float, lat: float, accuracy: float | None, at: float, batch: bool
+) -> None:
+    """Keep one fix for the track (at: recorded_at as a POSIX timestamp); batch=False writes it
+    (and whatever is buffered) before returning."""
+    with _lock:
+        _buffer.append((rider_id, lng, lat, accuracy, at))
+        full = len(_buffer) >= BATCH_SIZE
+    if full or not batch:
+        flush()
+
+
+def pending() -> int:
+    return len(_buffer)
+
+
+def flush() -> int:
+    """Write every buffered fix now; returns how many rows were written."""
+    from tracking.models import TrackPoint
+
+    with _lock:
+        rows = _buffer[:]
+        _buffer.clear()
+    if not rows:
+        return 0
+    points = [
+        TrackPoint(
+            rider_id=rider_id,
+            point=Point(lng, lat, srid=4326),
+            accuracy_m=accuracy,
+            recorded_at=datetime.fromtimestamp(at, UTC),
+        )
+        for rider_id, lng, lat, accuracy, at in rows
+    ]
+    try:
+        with transaction.atomic():
+            TrackPoint.objects.bulk_create(points, batch_size=500)
+    except Exception:
+        logger.exception("tracking: could not write %d track point(s)", len(rows))
+        stats.loss("history_failed", len(rows))
+        return 0
+    stats.incr("history.written", len(rows))
+    return len(rows)
+
+
+# --- the flusher of a socket server process ----------------------------------------------------
+
+
+def start() -> None:
+    """Start the flusher on the running loop (idempotent): batched fixes get written.
+
+    Called by the rider consumer when a real server (daphne, uvicorn) serves it.
+    """
+    global _atexit_registered
+    loop = asyncio.get_running_loop()
+    if loop in _started_loops:
+        return
+    _started_loops.add(loop)
+    if not _atexit_registered:
+        _atexit_registered = True
+        atexit.register(_flush_at_exit)
+    _tasks.extend((loop.create_task(_periodic()), loop.create_task(_listen())))
+
+
+def _flush_at_exit() -> None:
+    written = flush()
+    if written:
+        logger.info("tracking: wrote %d buffered track point(s) at exit", written)
+
+
+async def _periodic() -> None:
+    flush_async = database_sync_to_async(flush)
+    publish_async = database_sync_to_async(stats.publish)
+    since_publish = 0.0
+    while True:
+        await asyncio.sleep(BATCH_SECONDS)
+        try:
+            if _buffer:
+                await flush_async()
+            since_publish += BATCH_SECONDS
+            if since_publish >= STATS_PUBLISH_SECONDS:
+                since_publish = 0.0
+                await publish_async()
+        except Exception:  # keep flushing whatever one round did
+            logger.exception("tracking: history flusher")
+
+
+async def _listen() -> None:
+    """Answer `manage.py flush_track`: flush now and reply with what was written."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    channel = await layer.new_channel()
+    await layer.group_add(CONTROL_GROUP, channel)
+    flush_async = database_sync_to_async(flush)
+    while True:
+        try:
+            message = await layer.receive(channel)
+            if message.get("type") != "history.flush":
+                continue
+            written = await flush_async()
+            reply = message.get("reply_to")
+            if reply:
+                await layer.send(
+                    reply,
+                    {"type": "history.flushed", "process": stats._PROCESS, "written": written},
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("tracking: history control channel")
+            await asyncio.sleep(1)
+
+
+def discard_for_tests() -> None:
+    with _lock:
+        _buffer.clear()
