@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import User
+from accounts.models import Address, User
 
 
 @admin.register(User)
@@ -16,3 +16,11 @@ class UserAdmin(BaseUserAdmin):
     @admin.display(description=_("phone"))
     def masked_phone(self, obj: User) -> str:
         return obj.masked_phone
+
+
+@admin.register(Address)
+class AddressAdmin(admin.ModelAdmin):
+    list_display = ("user", "label", "building", "room", "created_at")
+    search_fields = ("user__username", "label", "room")
+    list_select_related = ("user", "building")
+    raw_id_fields = ("user", "building")

@@ -1,6 +1,6 @@
 from django.db import transaction
 
-from accounts.models import Gender, User
+from accounts.models import Address, Gender, User
 
 
 @transaction.atomic
@@ -29,3 +29,25 @@ def user_rotate_field_keys() -> int:
         user.save(update_fields=["phone"])
         count += 1
     return count
+
+
+@transaction.atomic
+def address_save(
+    *, user: User, building, room: str = "", note: str = "", label: str, address=None
+) -> Address:
+    """Create a saved address for `user`, or update `address` (which must be theirs)."""
+    if address is None:
+        address = Address(user=user)
+    elif address.user_id != user.pk:
+        raise PermissionError("not this user's address")
+    address.label, address.building, address.room, address.note = label, building, room, note
+    address.full_clean(exclude=["user"])
+    address.save()
+    return address
+
+
+@transaction.atomic
+def address_delete(*, address: Address, user: User) -> None:
+    if address.user_id != user.pk:
+        raise PermissionError("not this user's address")
+    address.delete()

@@ -15,7 +15,6 @@ rules, the price).
 """
 
 import re
-from collections.abc import Mapping
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -198,20 +197,17 @@ def order_input_clean(
     kind: str,
     pickup: Building,
     dropoff: Building | None,
-    details: Mapping | None,
+    form: DetailsForm,
     description: str = "",
     photo=None,
-    yuan: bool = False,
     for_quote: bool = False,
 ) -> dict:
-    """Check a customer's order for `kind`; return the cleaned details.
-
-    Raises ValidationError keyed by field (details fields by their own names)."""
+    """Check a customer's order of `kind` (its bound details `form`, see details_form); return the
+    cleaned details. Raises ValidationError keyed by field (details fields by their own names)."""
     errors: dict[str, list] = {}
     setting = kind_setting_for(campus, kind)
     if not setting.enabled:
         raise ValidationError({"kind": _("This errand kind is not offered on this campus.")})
-    form = details_form(kind, dict(details or {}), yuan=yuan, for_quote=for_quote)
     cleaned: dict = {}
     if form.is_valid():
         cleaned = form.cleaned_data
@@ -225,8 +221,7 @@ def order_input_clean(
             errors.setdefault("description", []).append(_("This field is required."))
         if setting.photo_required and not photo:
             errors.setdefault("photo", []).append(
-                _("Add a photo of the item: it is required for %(kind)s.")
-                % {"kind": Kind(kind).label.lower()}
+                _("Add a photo of the item: it is required for this kind of errand.")
             )
     if errors:
         raise ValidationError(errors)

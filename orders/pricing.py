@@ -70,8 +70,9 @@ LINE_LABELS = {
     "offer": gettext_lazy("Your offer"),
     "tip": gettext_lazy("Tip for the rider"),
     "budget_cap": gettext_lazy("Shopping budget (you pay the actual cost)"),
+    "actual_cost": gettext_lazy("Shopping (actual cost)"),
 }
-FEE_CODES = set(LINE_LABELS) - {"tip", "budget_cap"}
+FEE_CODES = set(LINE_LABELS) - {"tip", "budget_cap", "actual_cost"}
 SIZE_FIELD = {
     SizeClass.MEDIUM: "size_medium_fen",
     SizeClass.LARGE: "size_large_fen",
@@ -217,6 +218,34 @@ class QuoteRequest:
     offered_price_fen: int | None = None
     budget_cap_fen: int | None = None
     tip_fen: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        kind: str,
+        pickup: Building,
+        dropoff: Building,
+        details: dict,
+        urgent: bool = False,
+        deliver_by: dt.datetime | None = None,
+        tip_fen: int = 0,
+    ) -> "QuoteRequest":
+        """From an order's inputs (`details`: the kind's cleaned fields, orders/kinds.py)."""
+        return cls(
+            campus=pickup.campus,
+            kind=kind,
+            pickup=pickup,
+            dropoff=dropoff,
+            size_class=details.get("size_class") or SizeClass.SMALL,
+            urgent=bool(urgent),
+            deliver_by=None if kind == Kind.QUEUE else deliver_by,
+            start_at=details.get("start_at"),
+            duration_minutes=details.get("duration_minutes"),
+            offered_price_fen=details.get("offered_price_fen"),
+            budget_cap_fen=details.get("budget_cap_fen"),
+            tip_fen=tip_fen or 0,
+        )
 
     def fingerprint(self) -> str:
         def when(value):
