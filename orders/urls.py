@@ -9,4 +9,5 @@ urlpatterns = [
     path("<str:number>/", views.order_detail, name="detail"),
     path("<str:number>/cancel/", views.order_cancel, name="cancel"),
     path("<str:number>/photo/", views.order_photo, name="photo"),
+    path("<str:number>/qr.svg", views.order_qr, name="qr"),
 ]

@@ -1,7 +1,10 @@
+import io
+
+import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -86,6 +89,23 @@ def order_cancel(request, number: str):
     else:
         messages.success(request, Status.CANCELLED.label)
     return redirect(reverse("orders:detail", args=[order.number]))
+
+
+@login_required
+@require_GET
+def order_qr(request, number: str):
+    """The order QR (SVG): a rider scans it to accept the order or to confirm pickup.
+
+    It encodes the rider app's scan URL, so a phone's own camera app lands on the right page too.
+    Only the customer, the rider and operators may fetch it (404 for everyone else).
+    """
+    order = get_order_for_user(request.user, number)
+    url = request.build_absolute_uri(reverse("riders:scan_order", args=[order.number]))
+    svg = io.BytesIO()
+    segno.make(url, error="m").save(svg, kind="svg", scale=8, border=2, xmldecl=False)
+    response = HttpResponse(svg.getvalue(), content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @login_required
