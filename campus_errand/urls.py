@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("campus.api_urls")),
     path("", include("tracking.api_urls")),
     path("", include("riders.api_urls")),
+    path("", include("dispatch.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -20,6 +21,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("orders/", include("orders.urls")),
     path("rider/", include("riders.urls")),
+    path("dispatch/", include("dispatch.urls")),
     path("privacy/", order_views.privacy, name="privacy"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include((api_patterns, "api"))),

@@ -7,13 +7,20 @@ dependency stays riders -> orders.
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from campus.models import GenderRule
+from campus.models import Building, GenderRule
 from orders.errors import NotAllowed
 from orders.models import Order, RequiredGender
-from orders.status import Status
+from orders.status import WITH_RIDER, Status
 
 CUSTOMER_MAY_CANCEL = {Status.PENDING, Status.OPEN, Status.ACCEPTED}
 RIDER_STEPS = {Status.PICKED_UP, Status.DELIVERING, Status.DELIVERED, Status.AT_STATION}
+
+# Used when a campus has no dispatch settings row yet; dispatch.models takes its field defaults
+# from here so that both read the same numbers.
+DEFAULT_RIDER_CAPACITY = 3  # orders carried (or heading for) at once
+DEFAULT_REACH_M = 1500  # walking distance on the campus paths from the rider to the pickup
+# Every gender a user can have: riders ride in their gender's pool.
+POOLS = ("male", "female", "undisclosed")
 
 
 def rider_refusal(user, order: Order) -> str | None:
@@ -29,12 +36,89 @@ def rider_refusal(user, order: Order) -> str | None:
         return _("This order is on another campus.")
     if order.customer_id == user.pk:
         return _("You cannot deliver your own order.")
-    pool = user.gender
-    if order.required_gender != RequiredGender.ANY and order.required_gender != pool:
+    refusal = pool_refusal(user.gender, order.required_gender, order.dropoff_building.gender_rule)
+    if refusal:
+        return refusal
+    if (offers := getattr(order, "dispatch_offers", None)) is not None:
+        # dispatch.Offer's reverse manager: a pending offer reserves the order for its rider.
+        if offers.pending().exclude(rider_id=user.pk).exists():
+            return _("This order is being offered to another rider right now.")
+    if refusal := capacity_refusal(rider_load(user), rider_capacity(profile, order.campus)):
+        return refusal
+    return reach_refusal(pickup_distance_m(user, order), campus_reach_m(order.campus))
+
+
+def pool_refusal(pool: str, required_gender: str, dropoff_gender_rule: str) -> str | None:
+    """The gender rules alone, on plain values (the dispatcher applies them without queries)."""
+    if required_gender != RequiredGender.ANY and required_gender != pool:
         return _("The customer asked for a rider of the other gender.")
-    if not order.dropoff_building.admits(pool):
+    if not Building(gender_rule=dropoff_gender_rule).admits(pool):
         return _("Riders of your gender cannot enter the drop-off building.")
     return None
+
+
+def admitted_pools(required_gender: str, dropoff_gender_rule: str) -> frozenset[str]:
+    """The rider pools that may carry an order with these gender settings."""
+    return frozenset(
+        pool for pool in POOLS if pool_refusal(pool, required_gender, dropoff_gender_rule) is None
+    )
+
+
+def _dispatch_settings(campus):
+    # dispatch.CampusDispatchSettings through its reverse one-to-one (None until an operator
+    # saves one): read without importing dispatch, which depends on orders.
+    return getattr(campus, "dispatch_settings", None)
+
+
+def rider_capacity(profile, campus=None) -> int:
+    """How many orders this rider may carry at once: their own limit, else the campus's."""
+    own = getattr(profile, "capacity", None)
+    if own:
+        return int(own)
+    settings = _dispatch_settings(campus or profile.campus)
+    return int(getattr(settings, "rider_capacity", None) or DEFAULT_RIDER_CAPACITY)
+
+
+def campus_reach_m(campus) -> float:
+    settings = _dispatch_settings(campus)
+    return float(getattr(settings, "reach_m", None) or DEFAULT_REACH_M)
+
+
+def rider_load(user) -> int:
+    """Orders the rider has accepted and not yet delivered."""
+    return Order.objects.filter(rider=user, status__in=WITH_RIDER).count()
+
+
+def capacity_refusal(load: int, capacity: int) -> str | None:
+    if load >= capacity:
+        return _("You already carry %(n)d orders, your limit: deliver one first.") % {"n": load}
+    return None
+
+
+def reach_refusal(distance_m: float | None, reach_m: float) -> str | None:
+    """Too far from the pickup? Unknown distance (no live position yet) is not held against
+    the rider: the position is only known while they share it."""
+    if distance_m is not None and distance_m > reach_m:
+        return _("The pickup is %(d)d m away from you, beyond the %(r)d m reach.") % {
+            "d": round(distance_m),
+            "r": round(reach_m),
+        }
+    return None
+
+
+def pickup_distance_m(user, order: Order) -> float | None:
+    """Walking distance on the campus paths from the rider's live position to the pickup."""
+    from campus.graph import campus_graph
+    from tracking import live
+
+    position = live.position_get(user.pk)
+    if not position:
+        return None
+    graph = campus_graph(order.campus)
+    if len(graph.nodes) == 0:
+        return None
+    pickup = order.pickup_building
+    return graph.route((position["lng"], position["lat"]), (pickup.lng, pickup.lat)).distance_m
 
 
 def eligible_orders_q(gender: str) -> Q:

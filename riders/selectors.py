@@ -28,16 +28,21 @@ def rider_profile_get(user) -> RiderProfile | None:
     return RiderProfile.objects.select_related("user", "campus").filter(user=user).first()
 
 
-def rider_board(user) -> QuerySet[Order]:
-    """Open orders this rider may take: their campus, their pool, buildings they may enter."""
+def rider_board(user) -> list[Order]:
+    """Open orders this rider may grab, best first: their campus, their pool, buildings they
+    may enter (orders.rules), then the campus's dispatch mode, capacity, reach and the board's
+    score (dispatch.selectors.grab_board: each order gets ``grab_score`` with its parts)."""
+    from dispatch.selectors import grab_board  # dispatch owns modes and the score
+
     profile = user.rider_profile
-    return (
+    orders = (
         Order.objects.filter(status=Status.OPEN, campus_id=profile.campus_id)
         .filter(eligible_orders_q(user.gender))
         .exclude(customer=user)
         .select_related(*DETAIL_RELATED)
         .order_by("created_at")
     )
+    return grab_board(user, orders)
 
 
 def rider_active_orders(user) -> QuerySet[Order]:

@@ -103,3 +103,33 @@ def make_order(*, customer: User, campus: Campus, **kw):
 def point_in(campus: Campus, dx: float = 0.0, dy: float = 0.0) -> tuple[float, float]:
     """(lat, lng) inside the test campus."""
     return (LAT0 + dy * DY, LNG0 + dx * DX)
+
+
+# --- dispatch -------------------------------------------------------------------------------------
+
+
+def set_position(rider: User, dx: float = 0.0, dy: float = 0.0, *, at=None) -> dict:
+    """Put a rider's live position at (LNG0 + dx*DX, LAT0 + dy*DY) on the test campus, as if
+    their phone had just sent it (or at `at`)."""
+    from django.utils import timezone
+
+    from tracking import live
+
+    position = {
+        "rider": rider.pk,
+        "lat": LAT0 + dy * DY,
+        "lng": LNG0 + dx * DX,
+        "accuracy": 5.0,
+        "recorded_at": (at or timezone.now()).isoformat(),
+    }
+    live.position_set(rider.pk, position)
+    return position
+
+
+def dispatch_settings(campus: Campus, **kw):
+    """Save the campus's dispatch settings (mode, capacity, reach, ...)."""
+    from dispatch.models import CampusDispatchSettings
+
+    settings, _ = CampusDispatchSettings.objects.update_or_create(campus=campus, defaults=kw)
+    campus.dispatch_settings = settings  # this campus object's cached reverse relation
+    return settings
