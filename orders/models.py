@@ -18,6 +18,12 @@ class Kind(models.TextChoices):
     CUSTOM = "custom", _("Custom errand")
 
 
+# Takeout (外卖) is ordered from a merchant's menu (merchants/), not through an errand form: an
+# order kind but not an errand Kind, so the errand forms and APIs (Kind.choices) never offer it.
+TAKEOUT = "takeout"
+ORDER_KINDS = [*Kind.choices, (TAKEOUT, _("Takeout"))]
+
+
 class SizeClass(models.TextChoices):
     SMALL = "small", _("Small (fits in a hand)")
     MEDIUM = "medium", _("Medium (shoebox)")
@@ -56,7 +62,7 @@ class Order(models.Model):
         null=True,
         blank=True,
     )
-    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=12, choices=ORDER_KINDS)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
     )
@@ -190,7 +196,10 @@ class Order(models.Model):
     @property
     def total_fen(self) -> int:
         """What the customer pays: fee + tip (+ items). At checkout the items count at the cap;
-        after the rider records the cost, at the actual cost (the difference goes back)."""
+        after the rider records the cost, at the actual cost (the difference goes back).
+        Takeout: the merchant's ticket says (food, packaging and delivery, less discounts)."""
+        if self.kind == TAKEOUT and (takeout := getattr(self, "takeout", None)) is not None:
+            return takeout.due_fen
         return self.price_fen + self.tip_fen + self.items_fen
 
     @property
@@ -331,6 +340,8 @@ KIND_DEFAULTS: dict[str, dict] = {
     Kind.DOCUMENT: {"photo_required": False, "base_fee_fen": 300, "handling_minutes": 3},
     Kind.QUEUE: {"photo_required": False, "base_fee_fen": 300, "handling_minutes": 0},
     Kind.CUSTOM: {"photo_required": True, "base_fee_fen": 0, "handling_minutes": 10},
+    # The delivery fee of a takeout order (merchants/); handling: collecting the bag at the counter.
+    TAKEOUT: {"photo_required": False, "base_fee_fen": 200, "handling_minutes": 3},
 }
 
 
