@@ -133,12 +133,15 @@ def eligible_orders_q(gender: str) -> Q:
 
 def check_actor(order: Order, to: str, actor) -> None:
     """Raise NotAllowed unless `actor` may move `order` to `to` (None = the system itself)."""
-    if actor is None:
-        return
     if to == Status.ACCEPTED:
+        # Accepting makes the actor the order's rider: not even the platform accepts for nobody.
+        if actor is None:
+            raise NotAllowed(_("Only riders can accept orders."))
         reason = rider_refusal(actor, order)
         if reason:
             raise NotAllowed(reason)
+        return
+    if actor is None:
         return
     if actor.is_staff and to != Status.ACCEPTED:
         return

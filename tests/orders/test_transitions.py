@@ -126,6 +126,47 @@ def test_allowed_transition_by_a_stranger_is_refused(old, new, order, people):
     assert order.events.count() == events
 
 
+# Everyone who may make each allowed move (None: the platform). Everyone else is refused.
+MAY = {
+    (Status.PENDING, Status.OPEN): {None, "operator"},
+    (Status.PENDING, Status.CANCELLED): {"customer", "operator", None},
+    (Status.OPEN, Status.ACCEPTED): {"rider", "other_rider"},
+    (Status.OPEN, Status.CANCELLED): {"customer", "operator", None},
+    (Status.OPEN, Status.EXPIRED): {None, "operator"},
+    (Status.ACCEPTED, Status.PICKED_UP): {"rider", "operator", None},
+    (Status.ACCEPTED, Status.CANCELLED): {"customer", "operator", None},
+    (Status.ACCEPTED, Status.OPEN): {"rider", "operator", None},
+    (Status.PICKED_UP, Status.DELIVERING): {"rider", "operator", None},
+    (Status.PICKED_UP, Status.AT_STATION): {"rider", "operator", None},
+    (Status.AT_STATION, Status.RELAY_ACCEPTED): {"operator", None},
+    (Status.RELAY_ACCEPTED, Status.DELIVERING): {"rider", "operator", None},
+    (Status.DELIVERING, Status.DELIVERED): {"rider", "operator", None},
+    (Status.DELIVERED, Status.COMPLETED): {"customer", "operator", None},
+}
+
+
+class _Undo(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("old", "new"), sorted(MAY), ids=lambda s: str(s))
+def test_only_the_right_people_make_each_transition(old, new, order, people, rider_female):
+    assert set(MAY) == set(ACTOR)
+    order = order_in(old, order, people)
+    everyone = {**people, "other_rider": rider_female}
+    allowed = set()
+    for role, actor in everyone.items():
+        try:
+            with transaction.atomic():
+                services.order_transition(order=order, to=new, actor=actor)
+                raise _Undo  # roll the move back and try the next person
+        except _Undo:
+            allowed.add(role)
+        except NotAllowed:
+            pass
+    assert allowed == MAY[(old, new)]
+
+
 @pytest.mark.parametrize("old", list(Status), ids=str)
 def test_transitions_outside_the_table_are_refused_even_for_operators(old, order, people):
     order = order_in(old, order, people)

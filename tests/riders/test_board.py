@@ -68,7 +68,7 @@ def test_female_rider_sees_no_men_only_dorm_and_no_asked_for_male(
 def test_board_shows_exactly_the_orders_the_rider_may_accept(gender, every_kind_of_order, campus):
     """The board's query and the accept rule are two forms of one rule: they must agree."""
     rider = factories.make_rider(campus, gender=gender)
-    on_board = set(rider_board(rider).values_list("number", flat=True))
+    on_board = {o.number for o in rider_board(rider)}
     for key, order in every_kind_of_order.items():
         may_accept = rider_refusal(rider, order) is None
         assert (order.number in on_board) == may_accept, (gender, key)
