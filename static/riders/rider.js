@@ -22,7 +22,7 @@
   var MIN_INTERVAL_MS = 3000, MIN_DISTANCE_M = 5, HEARTBEAT_MS = 30000;
   var BACKOFF_BASE_MS = 1000, BACKOFF_MAX_MS = 30000, FALLBACK_AFTER = 3;
   var ACK_TIMEOUT_MS = 10000, WINDOW = 50, QUEUE_MAX = 5000, BOARD_POLL_MS = 10000;
-  var QUEUE_KEY = "rider.fixes." + cfg.userId;
+  var QUEUE_KEY = "rider.fixes." + cfg.userId, SEQ_KEY = "rider.seq." + cfg.userId;
 
   var stateEl = document.getElementById("rider-state");
   var gpsEl = document.getElementById("gps-state");
@@ -54,23 +54,33 @@
     showNet();
   }
 
+  // Each fix carries a sequence number the server echoes in its answer.
+  var seq = parseInt(localStorage.getItem(SEQ_KEY) || "0", 10) || 0;
+  function nextSeq() {
+    seq += 1;
+    try { localStorage.setItem(SEQ_KEY, String(seq)); } catch (e) { /* memory only */ }
+    return seq;
+  }
+
   function enqueue(fix) {
+    fix.seq = nextSeq();
     queue.push(fix);
     if (queue.length > QUEUE_MAX) { queue.splice(inflight, queue.length - QUEUE_MAX); }
     saveQueue();
     flush();
   }
 
-  // An answer settles the fix it names (and, answers coming in order, every fix sent before it).
-  function settle(ref) {
+  // An answer settles the fix it names, by its seq or else its timestamp (and, answers coming
+  // in order, every fix sent before it); an answer naming nothing settles the oldest.
+  function settle(msg) {
     if (!inflight) { return; }
-    var n = 1;
-    var t = ref ? Date.parse(ref) : NaN;
-    if (!isNaN(t)) {
-      for (var i = 0; i < inflight; i++) {
-        if (Date.parse(queue[i].recorded_at) === t) { n = i + 1; break; }
-      }
+    var hasSeq = msg.seq !== undefined && msg.seq !== null;
+    var t = Date.parse(msg.recorded_at || msg.ref || "");
+    var n = hasSeq || !isNaN(t) ? 0 : 1;
+    for (var i = 0; i < inflight && !n; i++) {
+      if (hasSeq ? queue[i].seq === msg.seq : Date.parse(queue[i].recorded_at) === t) { n = i + 1; }
     }
+    if (!n) { return; }  // an answer to a fix already settled (sent twice across a reconnect)
     queue.splice(0, n);
     inflight -= n;
     saveQueue();
@@ -147,11 +157,11 @@
 
   function onMessage(msg) {
     if (msg.type === "ack") {
-      settle(msg.recorded_at);
+      settle(msg);
     } else if (msg.type === "error") {
-      if (msg.code === "forbidden") { settle(msg.ref); stop(msg.message); return; }
+      if (msg.code === "forbidden") { settle(msg); stop(msg.message); return; }
       if (msg.code !== "stale_location" && msg.message) { setGps(msg.message); }
-      settle(msg.ref);
+      settle(msg);
     } else if (msg.type === "status" || msg.type === "board" || msg.type === "offer") {
       refreshBoard();
     }
@@ -214,7 +224,7 @@
     }
     if (!netEl) { return; }
     var text = "";
-    if (queue.length > inflight + 1 || (queue.length && !socketOpen)) {
+    if (queue.length && (navigator.onLine === false || !socketOpen || queue.length >= 3)) {
       text = (S.queued || "%(n)s").replace("%(n)s", queue.length);
     }
     if (mode === "http") { text = (S.http || "") + (text ? " · " + text : ""); }
@@ -362,7 +372,14 @@
     if (!stopped && cfg.online) { connect(); flush(); }
     refreshBoard();
   });
-  window.addEventListener("offline", showNet);
+  // The phone says the network is gone: fixes stay in the queue (not sent into a dead socket);
+  // the "online" event reconnects at once.
+  window.addEventListener("offline", function () {
+    if (socket) { dropSocket(); }
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    showNet();
+  });
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState !== "visible") { return; }
     refreshBoard();
