@@ -164,34 +164,32 @@ def test_missing_fields_are_named(student, api):
         assert body[field], field
 
 
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        ({"kind": "teleport"}, "kind"),
-        ({"kind": ["parcel"]}, "kind"),
-        ({"pickup_building": 999999}, "pickup_building"),
-        ({"dropoff_building": 10**30}, "dropoff_building"),
-        ({"pickup_building": "P1"}, "pickup_building"),
-        ({"pickup_building": True}, "pickup_building"),
-        ({"dropoff_building": {"id": 1}}, "dropoff_building"),
-        ({"dropoff_building": None}, "dropoff_building"),
-        ({"description": ""}, "description"),
-        ({"description": "x" * 1001}, "description"),
-        ({"description": ["a", "list"]}, "description"),
-        ({"description": "nul \x00 byte"}, "description"),
-        ({"pickup_detail": "y" * 121}, "pickup_detail"),
-        ({"required_gender": "robot"}, "required_gender"),
-        ({"photo": "not a file"}, "photo"),
-    ],
-    ids=lambda v: str(v)[:40],
-)
-def test_malformed_order_payload_gets_400_with_a_field_message(
-    change, field, student, payload, api
-):
-    response = api(student).post("/api/orders/", {**payload, **change}, format="json")
-    assert response.status_code == 400, response.content
-    messages = response.json()[field]
-    assert messages and all(isinstance(m, str) and m for m in messages)
+MALFORMED_ORDERS = [
+    ({"kind": "teleport"}, "kind"),
+    ({"kind": ["parcel"]}, "kind"),
+    ({"pickup_building": 999999}, "pickup_building"),
+    ({"dropoff_building": 10**30}, "dropoff_building"),
+    ({"pickup_building": "P1"}, "pickup_building"),
+    ({"pickup_building": True}, "pickup_building"),
+    ({"dropoff_building": {"id": 1}}, "dropoff_building"),
+    ({"dropoff_building": None}, "dropoff_building"),
+    ({"description": ""}, "description"),
+    ({"description": "x" * 1001}, "description"),
+    ({"description": ["a", "list"]}, "description"),
+    ({"description": "nul \x00 byte"}, "description"),
+    ({"pickup_detail": "y" * 121}, "pickup_detail"),
+    ({"required_gender": "robot"}, "required_gender"),
+    ({"photo": "not a file"}, "photo"),
+]
+
+
+def test_malformed_order_payload_gets_400_with_a_field_message(student, payload, api):
+    client = api(student)
+    for change, field in MALFORMED_ORDERS:
+        response = client.post("/api/orders/", {**payload, **change}, format="json")
+        assert response.status_code == 400, (change, response.content)
+        messages = response.json()[field]
+        assert messages and all(isinstance(m, str) and m for m in messages), change
     assert not Order.objects.exists()
 
 
