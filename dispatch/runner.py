@@ -15,9 +15,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from campus.models import Campus
@@ -36,11 +36,11 @@ class Dispatcher:
     log: Callable[[str], None] = print
     clock: Callable[[], datetime] = timezone.now
     stop: threading.Event = field(default_factory=threading.Event)
-    # A long-lived process drops stale database connections between ticks (as Django does
-    # between requests); tests run inside a transaction and must keep theirs.
+    # A long-lived process drops stale database connections between ticks, as Django does
+    # between requests (never inside a transaction: a test's, for one).
     manage_connections: bool = False
-    # campus id -> monotonic time its next cycle is due
-    _due: dict[int, float] = field(default_factory=dict)
+    # campus id -> when its next cycle is due, on ``clock`` (a simulator's clock works too)
+    _due: dict[int, datetime] = field(default_factory=dict)
     _holding: set[int] = field(default_factory=set)
     cycles: int = 0
 
@@ -52,15 +52,15 @@ class Dispatcher:
 
     def tick(self) -> list[CycleReport]:
         """Run the cycles that are due now; returns their reports."""
-        if self.manage_connections:
-            close_old_connections()
+        self._tidy_connections()
         reports = []
         for campus in self.campuses():
-            if self._due.get(campus.pk, 0.0) > time.monotonic():
+            now = self.clock()
+            due = self._due.get(campus.pk)
+            if due is not None and due > now:
                 continue
             settings = selectors.dispatch_settings_get(campus)
-            self._due[campus.pk] = time.monotonic() + settings.cycle_seconds
-            now = self.clock()
+            self._due[campus.pk] = now + timedelta(seconds=settings.cycle_seconds)
             held = services.lease_acquire(
                 campus=campus,
                 owner=self.owner,
@@ -93,7 +93,10 @@ class Dispatcher:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                wait = min(self._due.values(), default=time.monotonic() + 1) - time.monotonic()
+                now = self.clock()
+                wait = (
+                    min((d - now).total_seconds() for d in self._due.values()) if self._due else 1
+                )
                 # Wake at least every second so that a stop request is noticed quickly.
                 self.stop.wait(max(0.05, min(wait, 1.0)))
         finally:
@@ -104,5 +107,8 @@ class Dispatcher:
             services.lease_release(campus=campus, owner=self.owner)
             self.log(f"[{campus.slug}] lease released")
         self._holding.clear()
-        if self.manage_connections:
+        self._tidy_connections()
+
+    def _tidy_connections(self) -> None:
+        if self.manage_connections and not connection.in_atomic_block:
             close_old_connections()
