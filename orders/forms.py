@@ -107,13 +107,13 @@ class OrderForm(forms.Form):
     def __init__(self, *args, campus=None, user=None, kind: str = Kind.PARCEL, **kwargs):
         super().__init__(*args, **kwargs)
         self.campus, self.user = campus, user
-        self.kind = self.data.get("kind") if self.data.get("kind") in Kind.values else kind
+        self.errand_kind = self.data.get("kind") if self.data.get("kind") in Kind.values else kind
         qs = building_list(campus=campus)
         buildings = list(qs)
         for name in ("pickup_building", "dropoff_building"):
             self.fields[name].queryset = qs
             self.fields[name].use_objects(buildings)
-        self.fields["pickup_building"].label = PICKUP_LABELS[self.kind]
+        self.fields["pickup_building"].label = PICKUP_LABELS[self.errand_kind]
         self.address_map: dict[int, dict] = {}
         if user is not None and user.is_authenticated:
             addresses = Address.objects.filter(user=user).select_related("building")
@@ -123,16 +123,16 @@ class OrderForm(forms.Form):
                 a.pk: {"building": a.building_id, "detail": a.detail}
                 for a in self.fields["address"]._objects
             }
-        details_class = KIND_DETAILS[self.kind]
+        details_class = KIND_DETAILS[self.errand_kind]
         self.fields["description"].label = details_class.description_label
         self.fields["description"].required = details_class.description_required
-        if self.kind in DROPOFF_IS_PICKUP:
+        if self.errand_kind in DROPOFF_IS_PICKUP:
             for name in ("address", "dropoff_building", "dropoff_detail", "deliver_by"):
                 del self.fields[name]
-        if self.kind not in (Kind.PARCEL, Kind.BUY, Kind.DOCUMENT):
+        if self.errand_kind not in (Kind.PARCEL, Kind.BUY, Kind.DOCUMENT):
             del self.fields["urgent"]
         self.details: DetailsForm = details_form(
-            self.kind, self.data if self.is_bound else None, yuan=True, initial=self.initial
+            self.errand_kind, self.data if self.is_bound else None, yuan=True, initial=self.initial
         )
 
     def clean_tip_fen(self) -> int:
@@ -141,7 +141,7 @@ class OrderForm(forms.Form):
     def clean(self):
         data = super().clean()
         address = data.get("address")
-        if self.kind in DROPOFF_IS_PICKUP:
+        if self.errand_kind in DROPOFF_IS_PICKUP:
             data["dropoff_building"] = data.get("pickup_building")
             data["dropoff_detail"] = data.get("pickup_detail", "")
         elif address is not None:
@@ -156,7 +156,7 @@ class OrderForm(forms.Form):
         try:
             data["details"] = order_input_clean(
                 campus=self.campus,
-                kind=self.kind,
+                kind=self.errand_kind,
                 pickup=pickup,
                 dropoff=data.get("dropoff_building"),
                 form=self.details,
@@ -185,7 +185,7 @@ class OrderForm(forms.Form):
         """services.order_create's arguments from a valid form (photo: checked by the view)."""
         data = self.cleaned_data
         return {
-            "kind": self.kind,
+            "kind": self.errand_kind,
             "pickup_building": data["pickup_building"],
             "pickup_detail": data.get("pickup_detail", ""),
             "dropoff_building": data["dropoff_building"],

@@ -90,20 +90,19 @@ def png_bomb(side: int = 20_000) -> bytes:
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
-            len(data).to_bytes(4, "big")
-            + kind
-            + data
-            + zlib.crc32(kind + data).to_bytes(4, "big")
+            len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
         )
 
     header = side.to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0])  # 1-bit greyscale
     row = b"\x00" + b"\x00" * (side // 8)
     body = zlib.compress(row * side, 9)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
 
 
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF"
 BAD_FILES = [
-    ("renamed.jpg", b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF", "not a photo"),
+    ("renamed.jpg", PDF, "not a photo"),
     ("bomb.png", None, "too many pixels"),
     ("anim.gif", "GIF", "JPEG, PNG or WebP"),
     ("broken.jpg", "TRUNCATED", "damaged"),
