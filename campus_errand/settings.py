@@ -205,6 +205,15 @@ LEAFLET_CONFIG = {
     "RESET_VIEW": False,
 }
 
+# --- tracking (privacy: see templates/privacy.html, which states these) -----------------------
+# Raw rider fixes are deleted after TRACK_RETENTION_DAYS (`manage.py purge_tracks`, daily); the
+# downsampled track of each order and the order chats after TRACK_ARCHIVE_DAYS.
+TRACK_RETENTION_DAYS = env.int("TRACK_RETENTION_DAYS", default=7)
+TRACK_ARCHIVE_DAYS = env.int("TRACK_ARCHIVE_DAYS", default=180)
+TRACKING_CHAT_CLOSE_HOURS = env.float("TRACKING_CHAT_CLOSE_HOURS", default=2.0)
+# How often each socket server re-estimates the ETA of the orders watched in it (0: never).
+TRACKING_ETA_TICK_SECONDS = env.float("TRACKING_ETA_TICK_SECONDS", default=5.0)
+
 # --- product settings -----------------------------------------------------------------------
 DEMO_CAMPUS_FILE = BASE_DIR / "campus" / "data" / "demo_campus.geojson"
 ORDER_PHOTO_MAX_BYTES = env.int("ORDER_PHOTO_MAX_BYTES", default=8 * 1024 * 1024)

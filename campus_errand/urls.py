@@ -23,6 +23,7 @@ urlpatterns = [
     path("rider/", include("riders.urls")),
     path("dispatch/", include("dispatch.urls")),
     path("privacy/", order_views.privacy, name="privacy"),
+    path("", include("tracking.urls")),  # /ops/ (operators), the order page's chat and proof
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),

@@ -170,3 +170,75 @@ def order_at_risk_on_commit(*, order, reason: str, promised_at, predicted_at) ->
         "predicted_at": predicted_at.isoformat() if predicted_at else None,
     }
     transaction.on_commit(lambda: send([OPS_DISPATCH_GROUP], AT_RISK_EVENT, payload))
+
+
+# --- order chat, ETA (tracking.chat, tracking.eta) ------------------------------------------------
+CHAT_EVENT = "order.chat"
+ETA_EVENT = "order.eta"
+
+
+def chat_payload(number: str, message: dict) -> dict:
+    return {"type": "chat", "number": number, "message": message}
+
+
+def chat_posted_on_commit(order, message: dict) -> None:
+    """A chat message goes to the order's page (customer, rider, operators watching) and to the
+    rider's app, which may show that a message is waiting."""
+    payload = chat_payload(order.number, message)
+    groups = [order_group(order.number)]
+    if order.rider_id:
+        groups.append(rider_group(order.rider_id))
+    transaction.on_commit(lambda: send(groups, CHAT_EVENT, payload))
+
+
+def eta_payload(number: str, eta: dict | None, route: list | None = None) -> dict:
+    """{"type": "eta", number, eta[, route]}: a new estimate, and the path still ahead when it
+    changed (the rider moved on, or a stop was added before this one)."""
+    payload = {"type": "eta", "number": number, "eta": eta}
+    if route is not None:
+        payload["route"] = route
+    return payload
+
+
+def eta_message(number: str, eta: dict | None, route: list | None = None) -> dict:
+    payload = eta_payload(number, eta, route)
+    return {"type": ETA_EVENT, "text": _dumps(payload), "payload": payload}
+
+
+# --- the operators' live map (tracking.consumers.OpsConsumer) ---------------------------------
+# The ops socket joins OPS_GROUP (every rider's fixes, every order's status) and
+# OPS_DISPATCH_GROUP (at-risk alerts); it sends fixes to the page in batches:
+OPS_POSITIONS = "positions"
+
+
+def ops_positions_payload(positions: list[dict]) -> dict:
+    return {"type": OPS_POSITIONS, "positions": positions}
+
+
+# --- merchants (takeout) ------------------------------------------------------------------------
+# A merchant's open inboxes (merchants.consumers.MerchantInboxConsumer) listen on its group. The
+# payload is small: the page fetches the ticket list fragment again, so that a socket that missed
+# something catches up on the next push or reconnect.
+MERCHANT_TICKET_EVENT = "merchant.ticket"
+
+
+def merchant_group(merchant_id: int) -> str:
+    return f"merchant.{merchant_id}"
+
+
+def merchant_ticket_payload(ticket, event: str) -> dict:
+    """event: "new" (an order to accept: the inbox rings), "changed", "cancelled"."""
+    return {
+        "type": "ticket",
+        "event": event,
+        "number": ticket.order.number,
+        "ticket_no": ticket.ticket_no,
+        "merchant_status": ticket.merchant_status,
+        "order_status": ticket.order.status,
+    }
+
+
+def merchant_ticket_changed_on_commit(ticket, event: str) -> None:
+    payload = merchant_ticket_payload(ticket, event)
+    groups = [merchant_group(ticket.merchant_id)]
+    transaction.on_commit(lambda: send(groups, MERCHANT_TICKET_EVENT, payload))

@@ -99,6 +99,7 @@ class OrderConsumer(RelayConsumer):
     group = None
     _live = False
     _timer = None
+    _watching = None  # the order number this socket counts as watched (tracking.eta)
 
     async def connect(self):
         user = self.scope["user"]
@@ -123,8 +124,21 @@ class OrderConsumer(RelayConsumer):
         self._live = snapshot["status"] in WITH_RIDER
         await self.accept()
         await self.send_payload(snapshot)
+        # ETA changes are pushed by the process's ticker for the orders watched in it (a real
+        # server only; tests drive tracking.eta.tick themselves).
+        from tracking import eta
+
+        self._watching = number
+        eta.watch(number)
+        if "server" in self.scope:
+            eta.start()
 
     async def disconnect(self, code):
+        if self._watching is not None:
+            from tracking import eta
+
+            eta.unwatch(self._watching)
+            self._watching = None
         if self._timer is not None:
             self._timer.cancel()
         if self.group:
@@ -151,6 +165,13 @@ class OrderConsumer(RelayConsumer):
         self._live = payload.get("status") in WITH_RIDER
         self._seen.clear()
         await self._enqueue(False, event.get("text") or _dumps(payload))
+
+    async def order_eta(self, event):
+        if self._live:  # an estimate still in flight after the final status is not shown
+            await self._enqueue(False, event.get("text") or _dumps(event["payload"]))
+
+    async def order_chat(self, event):
+        await self._enqueue(False, event.get("text") or _dumps(event["payload"]))
 
     async def order_location(self, event):
         if not self._live:
@@ -295,4 +316,77 @@ class RiderConsumer(RelayConsumer):
         await self.send_text(event.get("text") or _dumps(event["payload"]))
 
     async def dispatch_offer(self, event):
+        await self.send_text(event.get("text") or _dumps(event["payload"]))
+
+    async def order_chat(self, event):
+        await self.send_text(event.get("text") or _dumps(event["payload"]))
+
+
+OPS_INTERVAL = getattr(settings, "TRACKING_OPS_INTERVAL_MS", 1000) / 1000
+
+
+class OpsConsumer(RelayConsumer):
+    """/ws/ops/: the operators' live map (staff only).
+
+    Every online rider's fixes reach it through the ops group; the map gets them in batches, the
+    newest fix per rider at most every OPS_INTERVAL ({"type": "positions", "positions": [...]}),
+    so a thousand riders cost the browser one message a second. Status changes and dispatch's
+    at-risk alerts are sent at once. Types the map does not show are ignored.
+    """
+
+    joined: tuple[str, ...] = ()
+
+    async def connect(self):
+        user = self.scope["user"]
+        if not (user.is_authenticated and user.is_staff):
+            await self.close(code=FORBIDDEN)
+            return
+        self._pending: dict[int, dict] = {}
+        self._timer = None
+        self.joined = (broadcast.OPS_GROUP, broadcast.OPS_DISPATCH_GROUP)
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        if getattr(self, "_timer", None) is not None:
+            self._timer.cancel()
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def dispatch(self, message):
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is not None:
+            await handler(message)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        pass  # the map only listens
+
+    async def order_location(self, event):
+        payload = event.get("payload") or json.loads(event["text"])
+        if "rider" not in payload:
+            return
+        if payload["rider"] in self._pending:
+            stats.incr("ops.coalesced")
+        self._pending[payload["rider"]] = {
+            k: payload.get(k) for k in ("rider", "lat", "lng", "accuracy", "recorded_at")
+        }
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(OPS_INTERVAL, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._timer = None
+        asyncio.get_running_loop().create_task(self.flush_positions())
+
+    async def flush_positions(self) -> None:
+        if not self._pending:
+            return
+        batch = list(self._pending.values())
+        self._pending.clear()
+        await self.send_payload(broadcast.ops_positions_payload(batch))
+
+    async def order_status(self, event):
+        await self.send_text(event.get("text") or _dumps(event["payload"]))
+
+    async def dispatch_at_risk(self, event):
         await self.send_text(event.get("text") or _dumps(event["payload"]))

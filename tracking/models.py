@@ -129,9 +129,7 @@ class ChatMessage(models.Model):
     order = models.ForeignKey(
         "orders.Order", on_delete=models.CASCADE, related_name="chat_messages"
     )
-    sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
-    )
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     role = models.CharField(_("role"), max_length=10, choices=Role.choices)
     # A quick reply is stored as its code, shown in each reader's language; else `body`.
     quick = models.CharField(_("quick reply"), max_length=24, blank=True)

@@ -1,5 +1,7 @@
 """When may whom see a rider's position: the location privacy rules, in one place."""
 
+from django.utils.translation import gettext as _
+
 from orders.status import Status
 
 ON_THE_WAY_FROM_PICKUP = {
@@ -28,3 +30,31 @@ def rider_visible_to(order, viewer) -> bool:
     if viewer.pk == order.customer_id:
         return order.status in customer_visible_statuses(order.campus)
     return False
+
+
+# --- recorded tracks: operators only, every look logged ----------------------------------------
+
+REPLAYABLE = {Status.DELIVERED, Status.COMPLETED, Status.CANCELLED, Status.EXPIRED}
+
+
+def can_replay_track(user) -> bool:
+    """Only operators replay a rider's recorded track (disputes), never customers or riders."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_staff)
+
+
+def track_replay(*, order, operator, reason: str, note: str):
+    """Open an order's recorded track for a dispute: the access is logged first (who, when, why,
+    how many points), then the track is returned. Returns (log, points)."""
+    from orders.errors import NotAllowed, StepNotReady
+    from tracking.models import TrackAccessLog
+    from tracking.selectors import order_track
+
+    if not can_replay_track(operator):
+        raise NotAllowed()
+    if order.status not in REPLAYABLE:
+        raise StepNotReady(_("This order is still running: follow it on the live map."))
+    points = order_track(order)
+    log = TrackAccessLog.objects.create(
+        user=operator, order=order, reason=reason, note=note.strip()[:300], points=len(points)
+    )
+    return log, points

@@ -1,8 +1,10 @@
-"""The full state of one order as its watchers see it: the first message on every order socket."""
+"""The full state of one order as one watcher sees it: the first message on every order socket,
+the answer to a resync, and what GET /api/orders/<number>/snapshot/ returns (the polling
+fallback when sockets are blocked)."""
 
 from campus.graph import campus_graph
-from orders.status import Status, status_meta
-from tracking import broadcast, live
+from orders.status import status_meta
+from tracking import broadcast, chat, eta, live
 from tracking.privacy import rider_visible_to
 
 
@@ -15,41 +17,34 @@ def _place(building, detail: str) -> dict:
     }
 
 
+def viewer_role(order, viewer) -> str:
+    if viewer.pk == order.customer_id:
+        return "customer"
+    if order.rider_id is not None and viewer.pk == order.rider_id:
+        return "rider"
+    return "operator" if viewer.is_staff else "other"
+
+
 def order_snapshot(order, viewer) -> dict:
-    position = None
-    if rider_visible_to(order, viewer):
-        position = live.position_get(order.rider_id)
+    """`order` from orders.selectors.order_detail_qs (events prefetched); `viewer` may see it."""
+    position = live.position_get(order.rider_id) if order.rider_id else None
+    shown = position if rider_visible_to(order, viewer) else None
+    chat_state = chat.chat_state(order, viewer)
+    graph = campus_graph(order.campus)
     return {
         "type": "snapshot",
         "number": order.number,
         **status_meta(order.status),
+        "viewer": viewer_role(order, viewer),
         "pickup": _place(order.pickup_building, order.pickup_detail),
         "dropoff": _place(order.dropoff_building, order.dropoff_detail),
         "timeline": [broadcast.event_payload(e) for e in order.events.all()],
         "rider": broadcast.rider_card(order),
-        "position": position,
-        "route": _remaining_route(order, position),
+        "position": shown,
+        "route": eta.remaining_route(order, shown, graph),
+        # The estimate uses the rider's position even when the viewer may not see it: a time
+        # tells nobody where the rider is.
+        "eta": eta.eta_for_snapshot(order, position, graph=graph),
+        "promised_at": order.promised_at.isoformat() if order.promised_at else None,
+        "chat": chat_state.payload() if chat_state else None,
     }
-
-
-def _remaining_route(order, position: dict | None) -> list[list[float]]:
-    """The planned walking path still ahead, as [lat, lng] pairs for the map."""
-    pickup = (order.pickup_building.lng, order.pickup_building.lat)
-    dropoff = (order.dropoff_building.lng, order.dropoff_building.lat)
-    graph = campus_graph(order.campus)
-    if len(graph.nodes) == 0:
-        return []
-    if order.status in (Status.PENDING, Status.OPEN):
-        legs = [(pickup, dropoff)]
-    elif order.status == Status.ACCEPTED:
-        start = (position["lng"], position["lat"]) if position else pickup
-        legs = [(start, pickup), (pickup, dropoff)]
-    elif order.status in (Status.PICKED_UP, Status.DELIVERING, Status.RELAY_ACCEPTED):
-        start = (position["lng"], position["lat"]) if position else pickup
-        legs = [(start, dropoff)]
-    else:
-        return []
-    coords: list[tuple[float, float]] = []
-    for a, b in legs:
-        coords.extend(graph.route(a, b).coords)
-    return [[round(lat, 6), round(lng, 6)] for lng, lat in coords]
