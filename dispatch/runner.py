@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, connections
 from django.utils import timezone
 
 from campus.models import Campus
@@ -39,6 +39,7 @@ class Dispatcher:
     # A long-lived process drops stale database connections between ticks, as Django does
     # between requests (never inside a transaction: a test's, for one).
     manage_connections: bool = False
+    log_idle: bool = True  # False: log only cycles that did something (the demo's console)
     # campus id -> when its next cycle is due, on ``clock`` (a simulator's clock works too)
     _due: dict[int, datetime] = field(default_factory=dict)
     _holding: set[int] = field(default_factory=set)
@@ -77,7 +78,8 @@ class Dispatcher:
                 self._holding.add(campus.pk)
             report = services.dispatch_cycle(campus=campus, now=now, lease_owner=self.owner)
             self.cycles += not report.skipped
-            self.log(report.line())
+            if self.log_idle or report.eventful:
+                self.log(report.line())
             reports.append(report)
         return reports
 
@@ -101,6 +103,7 @@ class Dispatcher:
                 self.stop.wait(max(0.05, min(wait, 1.0)))
         finally:
             self.release()
+            self.close()
 
     def release(self) -> None:
         for campus in Campus.objects.filter(pk__in=list(self._holding)):
@@ -112,3 +115,8 @@ class Dispatcher:
     def _tidy_connections(self) -> None:
         if self.manage_connections and not connection.in_atomic_block:
             close_old_connections()
+
+    def close(self) -> None:
+        """Close this thread's database connections (a dispatcher thread that ends)."""
+        if self.manage_connections and not connection.in_atomic_block:
+            connections.close_all()

@@ -305,9 +305,11 @@ def dispatch_snapshot(
     profiles = {
         p.user_id: p
         for p in RiderProfile.objects.filter(campus=campus, online=True, verified=True)
-        .select_related("user", "campus")
+        .select_related("user")
         .order_by("user_id")
     }
+    for profile in profiles.values():
+        profile.campus = campus  # one campus object: its dispatch settings are read once
     active: dict[int, list[Order]] = {uid: [] for uid in profiles}
     for order in (
         Order.objects.filter(rider_id__in=list(profiles), status__in=WITH_RIDER)

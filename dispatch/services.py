@@ -458,6 +458,7 @@ class CycleReport:
     at: str
     open_orders: int = 0
     matched_orders: int = 0
+    awaiting_answer: int = 0  # open orders with an offer out
     riders: int = 0
     offers: int = 0
     expired: int = 0
@@ -474,12 +475,24 @@ class CycleReport:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def eventful(self) -> bool:
+        return bool(
+            self.skipped
+            or self.offers
+            or self.expired
+            or self.reassigned
+            or self.at_risk
+            or self.resolved
+        )
+
     def line(self) -> str:
         if self.skipped:
             return f"[{self.campus}] skipped: {self.skipped}"
         return (
             f"[{self.campus}] {self.mode}: {self.open_orders} open ({self.matched_orders} to "
-            f"match, {self.on_board} on the board), {self.riders} riders online -> "
+            f"match, {self.awaiting_answer} on offer, {self.on_board} on the board), "
+            f"{self.riders} riders online -> "
             f"{self.offers} offers, {self.expired} expired, {self.reassigned} reassigned, "
             f"{self.at_risk} at risk (+{self.resolved} resolved), late assigned "
             f"{self.late_assignments}; plan {self.plan_ms:.0f} ms, match {self.match_ms:.0f} "
@@ -535,7 +548,8 @@ def dispatch_cycle(
     )
     report.open_orders = len(snap.open_orders)
     report.matched_orders = len(snap.jobs) if matching else 0
-    report.on_board = len(snap.open_orders) - len(snap.jobs) if matching else len(snap.jobs)
+    report.awaiting_answer = sum(1 for o in snap.open_orders.values() if o.pending_offers)
+    report.on_board = len(snap.fallback) if matching else len(snap.open_orders)
     report.riders = len(snap.couriers)
     report.plan_ms = 1000 * (plan.seconds.get("plan_current", 0) + plan.seconds.get("replan", 0))
     report.match_ms = 1000 * plan.seconds.get("match", 0)
@@ -611,7 +625,7 @@ def dispatch_cycle(
             DispatcherLease.objects.filter(campus=campus, owner=lease_owner).update(
                 last_report=report.as_dict()
             )
-    logger.info(report.line())
+    logger.debug(report.line())
     return report
 
 

@@ -115,6 +115,19 @@ class RiderSimulator:
             bot.order = None
 
     def try_accept(self, bot: Bot) -> None:
+        # Auto / hybrid dispatch: an offer made to this bot comes first, answered at once.
+        for offer in bot.api.call("GET", "/api/dispatch/offers/"):
+            try:
+                bot.api.call("POST", f"/api/dispatch/offers/{offer['id']}/accept/")
+            except ApiError as exc:
+                if exc.status in (403, 404, 409):
+                    continue
+                raise
+            self.log(f"[{bot.username}] accepted offer for {offer['number']}")
+            bot.order = offer
+            self.head_to(bot, offer["pickup"], "to_pickup")
+            self.post_location(bot)
+            return
         board = bot.api.call("GET", "/api/rider/board/")
         now = datetime.now(UTC)
         for order in board:

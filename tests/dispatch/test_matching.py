@@ -379,3 +379,61 @@ def test_grab_score_parts_add_up():
     assert (score.distance_points, score.fee_points, score.urgency_points) == (-2.0, 6.5, 2.0)
     assert score.total == 6.5
     assert grab_score(None, 500, 3600).total == 5.0
+
+
+# --- the rider's planned route (database) ---------------------------------------------------------
+
+
+def test_the_rider_app_gets_the_planned_stops_and_path_and_a_new_plan_after_a_detour(
+    campus, student, api
+):
+    from django.urls import reverse
+
+    from orders import services as order_services
+    from tests import factories
+
+    rider = factories.make_rider(campus, gender="male")
+    west = factories.make_order(customer=student, campus=campus, pickup="C1", dropoff="C1")
+    east = factories.make_order(customer=student, campus=campus, pickup="D3", dropoff="D3")
+    for order in (west, east):
+        order_services.order_accept(order=order, rider=rider)
+    factories.set_position(rider, dx=-2)  # by C1: the west order first
+    url = reverse("api:dispatch-route")
+    body = api(rider).get(url).json()
+    assert [(s["number"], s["kind"]) for s in body["stops"]] == [
+        (west.number, "pickup"),
+        (west.number, "delivery"),
+        (east.number, "pickup"),
+        (east.number, "delivery"),
+    ]
+    assert body["from_live_position"] and body["method"] == "exact"
+    assert len(body["path"]) > 3 and body["distance_m"] > 500
+    lng, lat = body["path"][0]
+    assert (round(lng, 6), round(lat, 6)) == (
+        round(factories.LNG0 - 2 * factories.DX, 6),
+        factories.LAT0,
+    )
+    factories.set_position(rider, dx=3)  # the rider went east instead: re-planned from there
+    body = api(rider).get(url).json()
+    assert body["stops"][0]["number"] == east.number
+    assert api().get(url).status_code == 401
+    assert api(student).get(url).status_code == 403
+
+
+def test_the_route_page_lists_the_stops_in_order(campus, student, client):
+    from django.urls import reverse
+
+    from orders import services as order_services
+    from tests import factories
+
+    rider = factories.make_rider(campus, gender="male")
+    order = factories.make_order(customer=student, campus=campus, pickup="C1", dropoff="D3")
+    order_services.order_accept(order=order, rider=rider)
+    url = reverse("dispatch:route")
+    assert client.get(url).status_code == 302  # login first
+    client.force_login(rider)
+    html = client.get(url).content.decode()
+    assert html.index("Pick up") < html.index("Deliver")
+    assert 'id="route-path"' in html and "C1" in html and "D3" in html
+    client.force_login(student)
+    assert client.get(url).status_code == 403

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -12,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from campus.selectors import campus_default
 from dispatch.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, SIM_RIDERS
+from dispatch.runner import Dispatcher
 from dispatch.simulator import RiderSimulator
 
 
@@ -44,8 +46,17 @@ class Command(BaseCommand):
             ],
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+        # The dispatcher runs inside the demo process (production runs `run_dispatcher`).
+        dispatcher = Dispatcher(
+            owner="demo",
+            log=lambda line: self.stdout.write(line),
+            manage_connections=True,
+            log_idle=False,
+        )
+        dispatching = threading.Thread(target=dispatcher.run, name="dispatcher", daemon=True)
         try:
             self._wait_until_up(base_url, server)
+            dispatching.start()
             self._banner(base_url)
             if no_sim:
                 server.wait(timeout=seconds)
@@ -61,6 +72,9 @@ class Command(BaseCommand):
         except (KeyboardInterrupt, subprocess.TimeoutExpired):
             pass
         finally:
+            dispatcher.stop.set()
+            if dispatching.is_alive():
+                dispatching.join(timeout=10)
             server.send_signal(signal.SIGINT)
             try:
                 server.wait(timeout=10)
