@@ -354,3 +354,22 @@ def test_rider_confirms_pickup_by_scanning_with_the_camera(
         assert task.get_attribute("data-status") == "picked_up"
     finally:
         camera_browser.close()
+
+
+def test_rider_app_opens_from_the_service_worker_without_network(rider, phone, login):
+    page = phone()
+    login(page, "rider1")
+    page.goto("/rider/")
+    page.wait_for_function(
+        "() => navigator.serviceWorker.ready.then(() => !!navigator.serviceWorker.controller)"
+    )
+    page.reload()  # now through the worker, which keeps a copy of the page
+    page.locator("#board").wait_for()
+
+    page.context.set_offline(True)
+    page.reload()
+    assert page.locator("#board").is_visible()
+    assert page.locator("#rider-state").is_visible()
+    page.goto("/rider/earnings/")  # never visited: the offline page instead of the browser's
+    assert page.locator("text=No network").is_visible()
+    page.context.set_offline(False)
