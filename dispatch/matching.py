@@ -723,13 +723,15 @@ def plan_cycle(
     replan: bool = True,
     method: str = "auto",
     assign_jobs: bool = True,
+    watch: Sequence[Job] = (),
 ) -> CyclePlan:
     """Plan the riders' current routes, match new jobs in up to ``rounds`` rounds (a rider may
     take one job per round, so batching happens across rounds), re-plan the routes that
     changed, and list the jobs at risk of missing their due time.
 
     ``assign_jobs=False`` (grab mode) only estimates when each job could arrive, for the risk
-    flags: riders choose for themselves."""
+    flags: riders choose for themselves. ``watch``: jobs that are not to be assigned (on the
+    board) but whose risk of missing the due time is estimated all the same."""
     clock = time.perf_counter
     seconds: dict[str, float] = {}
     began = clock()
@@ -819,8 +821,23 @@ def plan_cycle(
         for (job_id, kind), at in zip(plan.visits, plan.arrivals):
             if kind == "delivery" and at > jobs_of[job_id].due:
                 risks.append(Risk(jobs_of[job_id], at, "late", cid))
+    if watch:
+        order = [cid for cid in current if current[cid].load < current[cid].capacity]
+        pc = pair_costs(
+            watch,
+            [states[cid] for cid in order],
+            dist,
+            now,
+            weights=weights,
+            reach_m=reach_m,
+            candidates=candidates,
+        )
+        for j, job in enumerate(watch):
+            row = pc.arrival[j]
+            if np.isfinite(row).any():
+                best_arrival[job.id] = float(row.min())
     fastest = max((c.speed for c in couriers), default=1.0)
-    for job in remaining:
+    for job in [*remaining, *watch]:
         predicted = best_arrival.get(job.id)
         if predicted is None:
             shortest = dist[job.pickup, job.dropoff] / fastest + job.pickup_service

@@ -175,6 +175,7 @@ class Snapshot:
     active: dict[int, list[Order]]  # user id -> orders they carry or head for
     pending: dict[int, list[Offer]]  # user id -> offers waiting for their answer
     fallback: set[int] = field(default_factory=set)  # hybrid: order ids now on the board
+    board_jobs: list[Job] = field(default_factory=list)  # those orders, watched for risk only
     positions: dict[int, dict | None] = field(default_factory=dict)
     job_of: dict[int, Job] = field(default_factory=dict)  # order id -> Job (active ones too)
 
@@ -290,11 +291,12 @@ def dispatch_snapshot(
         said_no.setdefault(order_id, set()).add(rider_id)
 
     fallback = set()
-    jobs = []
+    jobs, board_jobs = [], []
     job_of: dict[int, Job] = {}
     for order in open_orders:
         if settings.mode == Mode.HYBRID and order.unanswered >= settings.hybrid_fallback_offers:
             fallback.add(order.pk)
+            board_jobs.append(order_job(order, places, settings))
             continue
         if order.pending_offers:
             continue
@@ -363,6 +365,7 @@ def dispatch_snapshot(
         active=active,
         pending=pending,
         fallback=fallback,
+        board_jobs=board_jobs,
         positions=positions,
         job_of=job_of,
     )

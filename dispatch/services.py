@@ -242,12 +242,17 @@ def _credit_refresh(rider) -> None:
 
 
 def offers_expire(*, campus: Campus, now: datetime, mode: str) -> int:
-    """Expire the offers whose time is up; their orders return to the pool."""
+    """Expire the offers whose time is up (their orders return to the pool), and withdraw
+    those whose order is no longer open (grabbed or scanned by someone else, cancelled)."""
     expired = 0
+    related = ("order__pickup_building", "order__dropoff_building", "order__campus")
     for offer in (
-        Offer.objects.pending()
-        .filter(campus=campus, expires_at__lte=now)
-        .select_related("order__pickup_building", "order__dropoff_building", "order__campus")
+        Offer.objects.pending().filter(campus=campus).exclude(order__status=Status.OPEN)
+    ).select_related(*related):
+        with transaction.atomic():
+            _close(offer, OfferStatus.WITHDRAWN, now=now, mode=mode, note=_("order taken"))
+    for offer in (
+        Offer.objects.pending().filter(campus=campus, expires_at__lte=now).select_related(*related)
     ):
         with transaction.atomic():
             expired += _close(offer, OfferStatus.EXPIRED, now=now, mode=mode)
@@ -545,6 +550,7 @@ def dispatch_cycle(
         rounds=rounds,
         risk_margin_s=settings.at_risk_margin_minutes * 60,
         assign_jobs=matching,
+        watch=snap.board_jobs,
     )
     report.open_orders = len(snap.open_orders)
     report.matched_orders = len(snap.jobs) if matching else 0

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from dispatch import selectors, services
 from dispatch.models import Action, DispatchDecision, Mode, Offer, OfferStatus
+from orders import services as order_services
 from orders.errors import NotAllowed
 from orders.status import Status
 from riders import services as rider_services
@@ -145,6 +146,20 @@ def test_an_offer_times_out_and_moves_on(auto, campus, student, near, far, api):
     # The first rider answering now is too late.
     response = api(near).post(reverse("api:dispatch-offer-accept", args=[first.pk]))
     assert response.status_code == 409
+
+
+def test_an_offer_whose_order_was_taken_otherwise_is_withdrawn(auto, campus, student, near):
+    order = factories.make_order(customer=student, campus=campus)
+    cycle(campus)
+    offer = pending(order)
+    # An operator cancels the order (or someone scans it) before the rider answers.
+    order_services.order_transition(order=order, to=Status.CANCELLED, actor=None)
+    cycle(campus)
+    offer.refresh_from_db()
+    assert offer.status == OfferStatus.WITHDRAWN
+    assert order.dispatch_decisions.filter(action=Action.WITHDRAWN).exists()
+    with pytest.raises(services.OfferGone):
+        services.offer_accept(offer=offer, rider=near)
 
 
 def test_an_answer_after_the_deadline_expires_the_offer(auto, campus, student, near):

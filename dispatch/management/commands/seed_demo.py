@@ -12,8 +12,6 @@ class Command(BaseCommand):
         if campus is None:
             raise CommandError("no campus yet: run `manage.py load_campus` first")
         accounts = demo_seed(campus=campus)
-        self.stdout.write(
-            self.style.SUCCESS("demo accounts (password for all: %s)" % DEMO_PASSWORD)
-        )
+        self.stdout.write(self.style.SUCCESS(f"demo accounts (password for all: {DEMO_PASSWORD})"))
         for account in accounts:
             self.stdout.write(f"  {account.role:9} {account.username}")
