@@ -28,3 +28,14 @@ def order_list_for_rider(user) -> QuerySet[Order]:
 
 def order_active_for_customer(user) -> QuerySet[Order]:
     return order_list_for_customer(user).filter(status__in=ACTIVE)
+
+
+def rider_rating_summary(rider) -> dict:
+    """{"count", "average"} of the stars customers gave this rider (for the credit score)."""
+    from django.db.models import Avg, Count
+
+    from orders.models import Rating
+
+    row = Rating.objects.filter(rider=rider).aggregate(count=Count("pk"), average=Avg("stars"))
+    average = round(row["average"], 2) if row["average"] is not None else None
+    return {"count": row["count"], "average": average}

@@ -501,3 +501,68 @@ def test_reorder_prefills_the_form_from_an_earlier_order(funded, other_student, 
     assert form["dropoff_building"].value() == factories.building(campus, "D2").pk
     assert form["tip_fen"].value() == 300
     assert logged_in(other_student).get(f"/orders/new/?reorder={order.number}").status_code == 404
+
+
+# --- the order page's new actions: who may call them, and bad input -----------------------------
+
+PAGE_ACTIONS = ["cost/", "check-in/", "deliver/", "rate/"]
+PAGE_IMAGES = ["photo/thumb/", "receipt/"]
+
+
+@pytest.mark.parametrize("suffix", PAGE_ACTIONS + PAGE_IMAGES)
+def test_page_actions_send_anonymous_visitors_to_log_in_and_hide_from_strangers(
+    suffix, buy_order, other_student, client
+):
+    url = f"/orders/{buy_order.number}/{suffix}"
+    method = "get" if suffix in PAGE_IMAGES else "post"
+    anonymous = getattr(client, method)(url)
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+    assert getattr(logged_in(other_student), method)(url).status_code == 404
+
+
+@pytest.mark.parametrize("suffix", PAGE_ACTIONS + PAGE_IMAGES)
+def test_page_actions_refuse_the_wrong_method(suffix, buy_order, funded):
+    url = f"/orders/{buy_order.number}/{suffix}"
+    wrong = "post" if suffix in PAGE_IMAGES else "get"
+    assert getattr(logged_in(funded), wrong)(url).status_code == 405
+
+
+def test_bad_cost_on_the_page_is_400_with_field_messages(buy_order, rider_male):
+    response = logged_in(rider_male).post(
+        f"/orders/{buy_order.number}/cost/",
+        {"actual_cost_fen": "12.345", "receipt_photo": factories.photo_upload()},
+    )
+    assert response.status_code == 400
+    assert "actual_cost_fen" in response.context["cost_form"].errors
+    too_much = logged_in(rider_male).post(
+        f"/orders/{buy_order.number}/cost/",
+        {"actual_cost_fen": "31", "receipt_photo": factories.photo_upload()},
+    )
+    assert too_much.status_code == 400
+    assert "¥30.00" in too_much.content.decode()
+    assert Order.objects.get(pk=buy_order.pk).actual_cost_fen is None
+
+
+def test_bad_rating_or_check_in_on_the_page_is_400(delivered_document, funded, rider_male):
+    response = logged_in(funded).post(f"/orders/{delivered_document.number}/rate/", {"stars": 9})
+    assert response.status_code == 400
+    assert "stars" in response.context["rating_form"].errors
+    response = logged_in(rider_male).post(
+        f"/orders/{delivered_document.number}/check-in/", {"lat": "north"}
+    )
+    assert response.status_code == 400
+
+
+@pytest.fixture
+def delivered_document(document, rider_male):
+    return walk(document, rider_male, Status.DELIVERED, code=document.delivery_code)
+
+
+def test_operators_do_not_see_the_codes_in_admin(document, campus):
+    admin_user = factories.make_user(username="admin", is_staff=True, is_superuser=True)
+    parcel = factories.make_errand(customer=document.customer, campus=campus)
+    Order.objects.filter(pk=document.pk).update(delivery_code="Q7Q7")  # unlike any other text
+    client = logged_in(admin_user)
+    for order, secret in ((document, "Q7Q7"), (parcel, "3-2-1045")):
+        html = client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+        assert order.number in html and secret not in html

@@ -178,3 +178,23 @@ def test_the_page_form_refuses_a_bad_photo_with_its_message(funded, campus, clie
     assert response.status_code == 400
     assert "not a photo" in response.content.decode()
     assert not Order.objects.exists()
+
+
+def test_s3_compatible_storage_is_switched_on_by_the_environment(monkeypatch):
+    import runpy
+
+    from django.conf import settings as django_settings
+    from django.utils.module_loading import import_string
+
+    monkeypatch.setenv("MEDIA_S3_BUCKET", "campus-media")
+    monkeypatch.setenv("MEDIA_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
+    fresh = runpy.run_path(str(django_settings.BASE_DIR / "campus_errand" / "settings.py"))
+    default = fresh["STORAGES"]["default"]
+    storage = import_string(default["BACKEND"])(**default["OPTIONS"])  # no connection yet
+    assert type(storage).__name__ == "S3Storage"
+    assert (storage.bucket_name, storage.location, storage.endpoint_url) == (
+        "campus-media",
+        "media",
+        "http://127.0.0.1:9000",
+    )
+    assert storage.default_acl == "private" and storage.file_overwrite is False

@@ -4,6 +4,7 @@ lifetime and refused after."""
 import datetime as dt
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -425,3 +426,15 @@ def test_an_order_placed_without_a_quote_is_priced_now(student, campus, places, 
     assert lines_["size"] == 600
     assert order.price_fen == sum(lines_.values())
     assert 500 <= order.price_fen <= 2000
+
+
+def test_operators_edit_the_rule_in_admin_with_a_preview_of_sample_quotes(campus):
+    admin_user = factories.make_user(username="admin", is_staff=True, is_superuser=True)
+    rule_row = PricingRule.objects.create(campus=campus, weather_on=True)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(admin_user)
+    html = client.get(f"/admin/orders/pricingrule/{rule_row.pk}/change/").content.decode()
+    assert "Small parcel, now" in html and "Queue for 90 minutes" in html
+    assert "Bad weather" in html and "¥3.00" in html
+    assert client.get("/admin/orders/pricingrule/").status_code == 200
+    assert client.get("/admin/orders/errandkindsetting/").status_code == 200
