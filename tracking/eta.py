@@ -144,7 +144,15 @@ def handling_seconds(order) -> float:
 
 
 def ready_at(order) -> datetime | None:
-    """When the merchant will have the order ready (takeout), if anyone says."""
+    """When the merchant will have the order ready (takeout), if anyone says: the merchant's
+    ticket (merchants.TakeoutOrder: its expected ready time until it is ready), else any of
+    PREP_PROVIDERS."""
+    if order.kind == "takeout":
+        ticket = getattr(order, "takeout", None)  # the ticket, through its one-to-one
+        if ticket is not None:
+            if getattr(ticket, "ready_at", None) is None:
+                return getattr(ticket, "expected_ready_at", None)
+            return None
     for name in ("merchant_ready_at", "ready_at", "expected_ready_at"):
         value = getattr(order, name, None)
         if isinstance(value, datetime):
