@@ -666,29 +666,32 @@ def part_matching(runs: int, seed: int) -> list[Target]:
 
 
 def loaded_riders(campus: DemoCampus, rng: np.random.Generator, n_orders: int):
-    """Riders already carrying about n_orders orders between them (half picked up), each of
-    them deliverable on time from where the rider stands."""
+    """Riders already carrying n_orders orders between them (about half picked up, at most two
+    each), every one of them deliverable on time from where its rider stands: the cycle starts
+    from a clean state, so any lateness afterwards is the cycle's doing."""
     from dataclasses import replace
 
     from dispatch.matching import plan_route
 
-    riders = synthetic_riders(campus, rng)
+    riders = {r.id: r for r in synthetic_riders(campus, rng)}
     existing = synthetic_jobs(campus, rng, n_orders, 100_000, created_ago_s=(0, 600), ready=False)
-    out = []
-    pool = list(existing)
-    by_rider: dict[int, list] = {r.id: [] for r in riders}
-    for job in pool:
-        candidates = [r for r in riders if r.pool in job.pools and len(by_rider[r.id]) < 2]
-        rider = candidates[int(rng.integers(len(candidates)))]
-        by_rider[rider.id].append(job)
-    for r in riders:
-        mine = by_rider[r.id]
-        carried = tuple(j for j in mine if rng.random() < 0.5)
-        assigned = tuple(j for j in mine if j not in carried)
-        courier = replace(r, carried=carried, assigned=assigned)
-        plan = plan_route(courier, campus.dist, NOW)
-        out.append(replace(courier, route=plan.visits))
-    return out, len(existing)
+    placed = 0
+    for job in existing:
+        ids = [rid for rid, r in riders.items() if r.pool in job.pools and r.load < 2]
+        for k in rng.permutation(len(ids)):
+            r = riders[ids[int(k)]]
+            picked_up = rng.random() < 0.5
+            trial = replace(
+                r,
+                carried=r.carried + ((job,) if picked_up else ()),
+                assigned=r.assigned + (() if picked_up else (job,)),
+            )
+            plan = plan_route(trial, campus.dist, NOW)
+            if plan.late_s == 0:
+                riders[r.id] = replace(trial, route=plan.visits)
+                placed += 1
+                break
+    return list(riders.values()), placed
 
 
 def part_cycle(runs: int, seed: int) -> list[Target]:

@@ -810,7 +810,7 @@ def plan_cycle(
     for cid in changed:
         c = current[cid]
         if replan:
-            routes[cid] = plan_route(c, dist, now, method=method, keep=c.route)
+            routes[cid] = plan_route(c, dist, now, method=method, keep=states[cid].visits)
         else:
             routes[cid] = _as_plan(states[cid], "kept")
     seconds["replan"] = clock() - began
@@ -866,11 +866,12 @@ def _improve(
     for index in sorted(range(len(assignments)), key=lambda k: -assignments[k].terms.cost):
         a = assignments[index]
         cid = a.courier_id
+        visits = [v for v in states[cid].visits if v[0] != a.job.id]
         without = replace(
             current[cid],
             assigned=tuple(j for j in current[cid].assigned if j.id != a.job.id),
+            route=tuple(visits),
         )
-        visits = [v for v in states[cid].visits if v[0] != a.job.id]
         trial = dict(states)
         trial[cid] = route_state(without, visits, dist, now)
         order = [c for c in trial if trial[c].courier.load < trial[c].courier.capacity]

@@ -358,6 +358,83 @@ def test_cycle_batches_a_second_order_onto_the_rider_passing_by():
     assert plan.late_assignments() == []
 
 
+def random_job(rng, ids, due, pools=None) -> Job:
+    p, d = (int(x) for x in rng.integers(0, 40, 2))
+    if pools is None:
+        pools = frozenset({"female"}) if rng.random() < 0.3 else frozenset({"male", "female"})
+    return Job(next(ids), p, d, due=float(due), pools=pools)
+
+
+@pytest.mark.parametrize(
+    ("seed", "n_riders", "n_jobs"), [(s, 12, 30) for s in range(4)] + [(9, 80, 90)]
+)
+def test_cycle_invariants_on_random_campuses(seed, n_riders, n_jobs):
+    """Whatever the rounds and moves do, each order goes to one eligible rider, routes hold
+    exactly each rider's orders (pickup before drop-off) and never exceed capacity."""
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(0, 1200, size=(40, 2))
+    dist = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1))
+    ids = itertools.count(1)
+    couriers = []
+    for r in range(n_riders):
+        pool = "female" if r % 3 == 0 else "male"
+        mine = tuple(
+            random_job(rng, ids, rng.uniform(1500, 2500), frozenset({pool}))
+            for _ in range(rng.integers(0, 3))
+        )
+        couriers.append(
+            rider(
+                100 + r,
+                int(rng.integers(40)),
+                speed=4.0,
+                capacity=3,
+                pool=pool,
+                carried=mine[:1],
+                assigned=mine[1:],
+            )
+        )
+    jobs = [random_job(rng, ids, rng.uniform(900, 2400)) for _ in range(n_jobs)]
+    plan = plan_cycle(jobs, couriers, dist, 0.0, rounds=3)
+    assert_consistent(plan, couriers)
+
+
+def assert_consistent(plan, couriers):
+    given = [a.job.id for a in plan.assignments]
+    assert len(given) == len(set(given)) > 0
+    by_id = {c.id: c for c in couriers}
+    for a in plan.assignments:
+        assert by_id[a.courier_id].pool in a.job.pools
+    for c in couriers:
+        new = {a.job.id for a in plan.assignments if a.courier_id == c.id}
+        route = plan.routes.get(c.id)
+        visits = route.visits if route else ()
+        assert {job_id for job_id, _ in visits} == {j.id for j in c.jobs} | new
+        carried = {j.id for j in c.carried}
+        load, seen = len(carried), set()
+        for job_id, kind in visits:
+            if kind == "pickup":
+                assert job_id not in carried
+                seen.add(job_id)
+                load += 1
+            else:
+                assert job_id in carried or job_id in seen
+                load -= 1
+            assert load <= c.capacity
+
+
+def test_a_cycle_on_the_demo_campus_with_chains_of_moves_stays_consistent():
+    """The benchmark's cycle (200 loaded riders, 60 new orders): orders move between riders
+    in chains while batching, and every route still holds exactly its rider's orders."""
+    bench = pytest.importorskip("bench.dispatch")
+    campus = bench.demo_campus()
+    rng = np.random.default_rng(2025)
+    riders, _ = bench.loaded_riders(campus, rng, 200)
+    new = bench.synthetic_jobs(campus, rng, 60, 1, created_ago_s=(0, 30), ready=True)
+    plan = plan_cycle(new, riders, campus.dist, bench.NOW, reach_m=1500, rounds=3)
+    assert_consistent(plan, riders)
+    assert plan.late_assignments() == []
+
+
 def test_cycle_flags_orders_nobody_can_deliver_on_time():
     dist = line(20)
     jobs = [
