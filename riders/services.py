@@ -112,7 +112,8 @@ def rider_reject(*, profile: RiderProfile, operator, reason: str) -> RiderProfil
     profile.rejection_reason = reason.strip()[:255]
     profile.decided_by = operator
     profile.save()
-    _forget_position(profile.user_id)
+    user_id = profile.user_id
+    transaction.on_commit(lambda: _forget_position(user_id))
     return profile
 
 
@@ -136,7 +137,8 @@ def rider_suspend(*, profile: RiderProfile, operator, reason: str) -> RiderProfi
     profile.suspension_reason = reason.strip()[:255]
     profile.decided_by = operator
     profile.save()
-    _forget_position(profile.user_id)
+    user_id = profile.user_id
+    transaction.on_commit(lambda: _forget_position(user_id))
     return profile
 
 
@@ -181,7 +183,10 @@ def rider_set_online(*, user, online: bool) -> RiderProfile:
     if online and not profile.verified:
         raise NotAllowed(_("Your rider account has not been approved yet."))
     if profile.online == online:
-        if online and not Shift.objects.filter(rider=user, ended_at__isnull=True).exists():
+        # Already there; repair the shift log if it disagrees (rows made before shifts existed).
+        if not online:
+            _end_shift(profile)
+        elif not Shift.objects.filter(rider=user, ended_at__isnull=True).exists():
             Shift.objects.create(rider=user, started_at=profile.online_since or timezone.now())
         return profile
     now = timezone.now()

@@ -196,12 +196,17 @@ def test_an_approved_rider_cannot_be_rejected_only_suspended(rider_male, admin_u
     assert profile.state == "approved"
 
 
-def test_suspension_takes_the_rider_offline_at_once(rider_male, admin_user, campus):
+def test_suspension_takes_the_rider_offline_at_once(
+    rider_male, admin_user, campus, django_capture_on_commit_callbacks
+):
     services.rider_set_online(user=rider_male, online=True)  # opens a shift
     live.position_set(rider_male.pk, {"lat": 30.3, "lng": 120.08, "recorded_at": "x"})
     profile = rider_male.rider_profile
 
-    admin_action(logged_in(admin_user), "suspend", [profile], apply="1", reason="Rode on the lawn")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_action(
+            logged_in(admin_user), "suspend", [profile], apply="1", reason="Rode on the lawn"
+        )
 
     profile.refresh_from_db()
     assert profile.state == "suspended"

@@ -190,3 +190,19 @@ def test_earnings_api(rider, student, campus, api):
 
 def test_earnings_page_is_for_riders_only(student):
     assert logged_in(student).get(reverse("riders:earnings")).status_code == 403
+
+
+def test_going_offline_forgets_the_live_position(rider, django_capture_on_commit_callbacks):
+    from tracking import live
+
+    services.rider_set_online(user=rider, online=True)
+    live.position_set(rider.pk, {"lat": 30.3, "lng": 120.08, "recorded_at": "x"})
+    with django_capture_on_commit_callbacks(execute=True):
+        services.rider_set_online(user=rider, online=False)
+    assert live.position_get(rider.pk) is None
+
+
+def test_an_offline_rider_with_a_stray_open_shift_gets_it_closed(rider):
+    Shift.objects.create(rider=rider, started_at=timezone.now() - timedelta(hours=1))
+    services.rider_set_online(user=rider, online=False)
+    assert not Shift.objects.filter(rider=rider, ended_at__isnull=True).exists()
