@@ -394,29 +394,33 @@ def _secs(value: float) -> int:
 
 @dataclass
 class PairCosts:
-    """Best insertion of each candidate (job, courier) pair; costs[j, r] = INFEASIBLE elsewhere."""
+    """Best insertion of each candidate (job, courier) pair; costs[j, r] = INFEASIBLE elsewhere.
+    The terms of a pair are read back on demand (only chosen pairs are ever explained)."""
 
     cost: npt.NDArray[np.float64]  # (jobs, couriers)
     arrival: npt.NDArray[np.float64]  # (jobs, couriers) predicted drop-off time, inf if none
-    pair_job: npt.NDArray[np.int64]
-    pair_courier: npt.NDArray[np.int64]
-    pair_terms: dict[str, npt.NDArray]  # per pair: every term, and the insertion positions
+    index: npt.NDArray[np.int64]  # (jobs, couriers) -> row in the arrays below, -1 if none
+    rows: npt.NDArray[np.int64]  # row in the (pairs, positions) arrays
+    best: npt.NDArray[np.int64]  # the chosen insertion position of each pair
+    arrays: dict[str, npt.NDArray]  # (pairs, positions) terms, and per-pair values
+    now: float = 0.0
 
     def terms(self, j: int, r: int) -> Terms:
-        hits = np.nonzero((self.pair_job == j) & (self.pair_courier == r))[0]
-        p = int(hits[0])
-        t = self.pair_terms
+        p = int(self.index[j, r])
+        if p < 0:
+            raise KeyError((j, r))
+        a, row, pos = self.arrays, int(self.rows[p]), int(self.best[p])
         return Terms(
-            extra_travel_s=float(t["extra"][p]),
-            to_pickup_s=float(t["to_pickup"][p]),
-            delivery_s=float(t["delivery"][p]),
-            late_s=float(t["late"][p]),
-            others_late_s=float(t["others_late"][p]),
-            load=int(t["load"][p]),
-            credit=float(t["credit"][p]),
-            pickup_distance_m=float(t["pickup_m"][p]),
-            cost=float(t["cost"][p]),
-            insert_at=(int(t["i"][p]), int(t["j"][p])),
+            extra_travel_s=float(a["extra"][row, pos]),
+            to_pickup_s=float(a["at_pickup"][row, pos] - self.now),
+            delivery_s=float(a["arr_d"][row, pos] - self.now),
+            late_s=float(a["late"][row, pos]),
+            others_late_s=float(a["others_late"][row, pos]),
+            load=int(a["load"][row]),
+            credit=float(a["credit"][row]),
+            pickup_distance_m=float(a["pickup_m"][j, r]),
+            cost=float(self.cost[j, r]),
+            insert_at=(int(a["ii"][pos]), int(a["jj"][pos])),
         )
 
 
@@ -464,7 +468,8 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
     n_jobs, n_couriers = len(jobs), len(couriers)
     cost = np.full((n_jobs, n_couriers), INFEASIBLE)
     arrival = np.full((n_jobs, n_couriers), np.inf)
-    empty = PairCosts(cost, arrival, np.zeros(0, np.int64), np.zeros(0, np.int64), {})
+    none = np.zeros(0, np.int64)
+    empty = PairCosts(cost, arrival, np.full(cost.shape, -1), none, none, {}, now)
     if not n_jobs or not n_couriers:
         return empty
     dist = np.asarray(dist, dtype=np.float64)
@@ -624,23 +629,23 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
     best_cost = total[rows, best]
     feasible = np.isfinite(best_cost)
     pj, pr, best, rows = pj[feasible], pr[feasible], best[feasible], rows[feasible]
-    best_cost = best_cost[feasible]
-    cost[pj, pr] = best_cost
+    cost[pj, pr] = best_cost[feasible]
     arrival[pj, pr] = arr_d[rows, best]
-    terms = {
-        "extra": extra[rows, best],
-        "to_pickup": np.maximum(arr_p, ready)[rows, best] - now,
-        "delivery": arr_d[rows, best] - now,
-        "late": late[rows, best],
-        "others_late": others_late[rows, best],
-        "load": load_now[feasible],
-        "credit": credit[feasible],
-        "pickup_m": pickup_m[pj, pr],
-        "cost": best_cost,
-        "i": ii[best],
-        "j": jj[best],
+    index = np.full((n_jobs, n_couriers), -1, dtype=np.int64)
+    index[pj, pr] = np.arange(len(pj))
+    arrays = {
+        "extra": extra,
+        "at_pickup": np.maximum(arr_p, ready),
+        "arr_d": arr_d,
+        "late": late,
+        "others_late": others_late,
+        "load": load_now,
+        "credit": credit,
+        "pickup_m": pickup_m,
+        "ii": ii,
+        "jj": jj,
     }
-    return PairCosts(cost, arrival, pj, pr, terms)
+    return PairCosts(cost, arrival, index, rows, best, arrays, now)
 
 
 def assign(cost: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
