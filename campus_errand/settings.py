@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "leaflet",
     "accounts",
     "campus",
+    "merchants",
     "orders",
     "riders",
     "tracking",

@@ -22,6 +22,7 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("rider/", include("riders.urls")),
     path("dispatch/", include("dispatch.urls")),
+    path("", include("merchants.urls")),
     path("privacy/", order_views.privacy, name="privacy"),
     path("", include("tracking.urls")),  # /ops/ (operators), the order page's chat and proof
     path("i18n/", include("django.conf.urls.i18n")),

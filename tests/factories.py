@@ -133,3 +133,82 @@ def dispatch_settings(campus: Campus, **kw):
     settings, _ = CampusDispatchSettings.objects.update_or_create(campus=campus, defaults=kw)
     campus.dispatch_settings = settings  # this campus object's cached reverse relation
     return settings
+
+
+# --- merchants and takeout ------------------------------------------------------------------------
+
+
+def open_all_week(merchant) -> None:
+    """Opening hours covering every minute of the week (00:00–12:00 and 12:00–24:00 each day)."""
+    import datetime as dt
+
+    from merchants.models import OpeningHours
+
+    OpeningHours.objects.bulk_create(
+        OpeningHours(merchant=merchant, weekday=d, opens=a, closes=b)
+        for d in range(7)
+        for a, b in ((dt.time(0, 0), dt.time(12, 0)), (dt.time(12, 0), dt.time(0, 0)))
+    )
+
+
+def make_merchant(campus: Campus, *, staff=(), always_open: bool = True, **kw):
+    """A canteen window in C1 (through the real service), open all week unless told otherwise."""
+    from merchants import services as merchant_services
+
+    n = next(_seq)
+    merchant = merchant_services.merchant_create(
+        campus=campus,
+        building=building(campus, kw.pop("building", "C1")),
+        slug=kw.pop("slug", f"window-{n}"),
+        name=kw.pop("name", f"{n}号窗口"),
+        kind=kw.pop("kind", "canteen_window"),
+        staff=staff,
+        **kw,
+    )
+    if always_open:
+        open_all_week(merchant)
+    return merchant
+
+
+def make_item(merchant, *, name: str | None = None, price_fen: int = 1500, options=(), **kw):
+    """A menu item; `options`: [(group name, required, multiple, [(option, delta_fen), ...])]."""
+    from merchants.models import MenuItem, Option, OptionGroup
+
+    item = MenuItem.objects.create(
+        merchant=merchant, name=name or f"菜{next(_seq)}", price_fen=price_fen, **kw
+    )
+    for position, (group_name, required, multiple, choices) in enumerate(options):
+        group = OptionGroup.objects.create(
+            item=item, name=group_name, required=required, multiple=multiple, position=position
+        )
+        for i, (option_name, delta) in enumerate(choices):
+            Option.objects.create(group=group, name=option_name, price_delta_fen=delta, position=i)
+    return item
+
+
+def option_ids(item, *names: str) -> list[int]:
+    from merchants.models import Option
+
+    return list(
+        Option.objects.filter(group__item=item, name__in=names).values_list("pk", flat=True)
+    )
+
+
+def make_takeout(*, customer: User, merchant, lines, dropoff: str = "D3", fund: bool = True, **kw):
+    """A paid takeout order: `lines` [(item, quantity[, option ids])] go in the cart, then
+    checkout (through the real services). The wallet is funded first unless fund=False."""
+    from merchants import services as merchant_services
+
+    for line in lines:
+        item, quantity = line[0], line[1]
+        merchant_services.cart_add(
+            user=customer, item=item, quantity=quantity, option_ids=line[2] if len(line) > 2 else ()
+        )
+    if fund:
+        fund_wallet(customer, at_least=50_000)
+    return merchant_services.takeout_checkout(
+        customer=customer,
+        merchant=merchant,
+        dropoff_building=building(merchant.campus, dropoff),
+        **kw,
+    )
