@@ -81,7 +81,7 @@
     var box = document.getElementById("eta");
     if (!box) { return; }
     var e = FINAL[state.status] ? null : state.eta;
-    box.hidden = !e && !state.promised_at;
+    box.hidden = !!FINAL[state.status] || (!e && !state.promised_at);
     box.dataset.risk = (e && e.risk) || "";
     box.querySelector(".eta-main").hidden = !e;
     setText("eta-at", e ? formatTime(e.at) : "");
