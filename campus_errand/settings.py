@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "accounts",
     "campus",
     "merchants",
+    "payments",
     "orders",
     "riders",
     "tracking",
@@ -219,6 +220,14 @@ TRACKING_ETA_TICK_SECONDS = env.float("TRACKING_ETA_TICK_SECONDS", default=5.0)
 DEMO_CAMPUS_FILE = BASE_DIR / "campus" / "data" / "demo_campus.geojson"
 ORDER_PHOTO_MAX_BYTES = env.int("ORDER_PHOTO_MAX_BYTES", default=8 * 1024 * 1024)
 PLACEHOLDER_ORDER_FEE_FEN = 500
+
+# --- payments -------------------------------------------------------------------------------
+# Gateways that may take top-ups (payments/gateways/). The sandbox signs its callbacks with
+# PAYMENT_SANDBOX_SECRET; `check --deploy` warns while it runs with the dev default.
+PAYMENT_GATEWAYS = env.list("PAYMENT_GATEWAYS", default=[] if PRODUCTION else ["sandbox"])
+PAYMENT_SANDBOX_SECRET = env.str("PAYMENT_SANDBOX_SECRET", default="dev-only-sandbox-secret")
+# A callback whose timestamp is further than this from now is refused as a replay.
+PAYMENT_CALLBACK_TOLERANCE_SECONDS = env.int("PAYMENT_CALLBACK_TOLERANCE_SECONDS", default=300)
 
 # --- security -------------------------------------------------------------------------------
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]  # GDAL < 3.9 on Debian 12; harmless for our use.

@@ -7,10 +7,13 @@ from django.db import transaction
 from accounts.models import Gender, User
 from accounts.services import user_create
 from campus.models import Campus
+from payments.services import wallet_grant
 from riders.models import RiderProfile
 from riders.services import rider_profile_create
 
 DEMO_PASSWORD = "campus123"
+# Each demo student starts with ¥200: a promotional grant (promotions expense -> wallet).
+DEMO_WALLET_FEN = 20_000
 
 
 @dataclass(frozen=True)
@@ -54,4 +57,12 @@ def demo_seed(*, campus: Campus) -> list[DemoAccount]:
                 user.save(update_fields=["is_superuser"])
         if account.role in ("rider", "sim") and not RiderProfile.objects.filter(user=user).exists():
             rider_profile_create(user=user, campus=campus, verified=True)
+        if account.role == "student":
+            # Idempotent: the grant's reference makes a second seed credit nothing.
+            wallet_grant(
+                user=user,
+                amount_fen=DEMO_WALLET_FEN,
+                reference=f"demo-welcome:{user.username}",
+                memo="Demo welcome credit",
+            )
     return DEMO_ACCOUNTS

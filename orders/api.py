@@ -1,3 +1,4 @@
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -9,6 +10,11 @@ from orders import selectors, services
 from orders.models import Kind, Order, RequiredGender
 from orders.permissions import get_order_for_rider, get_order_for_user
 from orders.status import Status, status_meta
+from payments.api import IDEMPOTENCY_PARAMETER, order_money_data
+from payments.errors import PaymentError
+from payments.forms import CANCEL_REASONS, cancel_note
+from payments.idempotency import idempotent
+from payments.services import DISPUTABLE, order_amount_due, yuan
 
 
 class PlaceSerializer(serializers.Serializer):
@@ -154,3 +160,80 @@ class OrderTransitionApi(APIView):
         return Response(
             OrderDetailOutputSerializer(selectors.order_detail_qs().get(pk=order.pk)).data
         )
+
+
+# --- money: paying and cancelling (the ledger is payments/; these only call its services) ------
+
+
+def _order_with_money(order: Order) -> dict:
+    order = selectors.order_detail_qs().get(pk=order.pk)
+    return {**OrderDetailOutputSerializer(order).data, "money": order_money_data(order)}
+
+
+class OrderPayApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        amount_fen = serializers.IntegerField(
+            required=False,
+            min_value=0,
+            help_text="The amount the customer was shown; refused (409) if the order costs more.",
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            200: OpenApiResponse(description="Paid from the wallet; the order is open."),
+            402: OpenApiResponse(description="The wallet balance is too low: top up first."),
+            409: OpenApiResponse(description="Already paid (or no longer pending)."),
+        },
+    )
+    def post(self, request, number: str):
+        order = get_order_for_user(request.user, number)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        shown = serializer.validated_data.get("amount_fen")
+
+        def pay():
+            if shown is not None and shown != order_amount_due(order):
+                raise PaymentError(
+                    _("This order costs %(due)s, not %(shown)s: check it and pay again.")
+                    % {"due": yuan(order_amount_due(order)), "shown": yuan(shown)}
+                )
+            paid = services.order_pay(order=order, payer=request.user)
+            return Response(_order_with_money(paid))
+
+        return idempotent(self, request, pay)
+
+
+class OrderCancelApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.ChoiceField(choices=CANCEL_REASONS)
+        detail = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            200: OpenApiResponse(
+                description="Cancelled; `money.refunded_fen` went back to the wallet "
+                "(before acceptance all of it, after acceptance minus the rider's compensation)."
+            ),
+            409: OpenApiResponse(description="After pickup: open a dispute instead."),
+        },
+    )
+    def post(self, request, number: str):
+        order = get_order_for_user(request.user, number)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        note = cancel_note(data["reason"], data.get("detail", ""))
+
+        def cancel():
+            if order.status in DISPUTABLE:
+                raise PaymentError(_("After pickup an order cannot be cancelled: open a dispute."))
+            cancelled = services.order_transition(
+                order=order, to=Status.CANCELLED, actor=request.user, note=note
+            )
+            return Response(_order_with_money(cancelled))
+
+        return idempotent(self, request, cancel)

@@ -13,6 +13,8 @@ from orders.errors import InvalidTransition, OrderError, OrderTaken
 from orders.models import Order, OrderEvent, RequiredGender
 from orders.photos import photo_process
 from orders.status import TRANSITIONS, Status
+from payments import services as payments
+from payments.errors import AlreadyPaid, InsufficientFunds
 from tracking import broadcast
 
 TIMESTAMP_FIELD = {
@@ -40,7 +42,11 @@ def order_create(
     dropoff_detail: str = "",
     required_gender: str = RequiredGender.ANY,
     photo=None,
+    pay: bool = True,
 ) -> Order:
+    """Place an order, pending payment. With `pay` (the default) it is paid from the customer's
+    wallet at once when the balance covers it, and so opens to riders; otherwise it stays pending
+    until the customer tops up and pays (order_pay)."""
     if pickup_building.campus_id != dropoff_building.campus_id:
         raise OrderError(_("Pickup and drop-off must be on the same campus."))
     if required_gender != RequiredGender.ANY and not dropoff_building.admits(required_gender):
@@ -79,10 +85,26 @@ def order_create(
         order=order, old_status="", new_status=Status.PENDING, actor=customer
     )
     broadcast.order_changed_on_commit(order, event)
-    # No payment step yet: the order opens to riders at once (the wallet replaces this).
-    return order_transition(
-        order=order, to=Status.OPEN, actor=None, note="no payment step yet (placeholder)"
-    )
+    if pay:
+        try:
+            return order_pay(order=order, payer=customer)  # its savepoint undoes a short wallet
+        except InsufficientFunds:
+            pass  # stays pending: the order page offers top-up and pay
+    return order
+
+
+@transaction.atomic
+def order_pay(*, order: Order, payer) -> Order:
+    """Pay a pending order from the payer's wallet (wallet -> escrow) and open it to riders.
+
+    The order's row lock makes two payments of one order at once charge once: the second finds
+    it open and gets AlreadyPaid (409).
+    """
+    order = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
+    if order.status != Status.PENDING:
+        raise AlreadyPaid()
+    payments.order_payment_hold(order=order, payer=payer)
+    return order_transition(order=order, to=Status.OPEN, actor=None, note="paid from wallet")
 
 
 @transaction.atomic
@@ -125,6 +147,8 @@ def order_transition(*, order: Order, to: str, actor, note: str = "") -> Order:
     event = OrderEvent.objects.create(
         order=order, old_status=old, new_status=to, actor=actor, note=note[:255]
     )
+    # The money side (refund by stage, settlement, late compensation): one call, same transaction.
+    payments.order_money_on_transition(order=order, old=old, new=to, actor=actor, note=note)
     broadcast.order_changed_on_commit(order, event)
     return order
 

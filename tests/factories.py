@@ -97,6 +97,8 @@ def make_order(*, customer: User, campus: Campus, **kw):
         "description": "一个小包裹",
     }
     defaults.update(kw)
+    if defaults.get("pay", True):
+        fund_wallet(customer, at_least=10_000)  # paid on creation, so the order opens
     return order_services.order_create(customer=customer, **defaults)
 
 
@@ -212,3 +214,25 @@ def make_takeout(*, customer: User, merchant, lines, dropoff: str = "D3", fund: 
         dropoff_building=building(merchant.campus, dropoff),
         **kw,
     )
+
+
+def fund_wallet(user: User, fen: int = 0, *, at_least: int | None = None) -> int:
+    """Credit `fen` to the user's wallet (or enough to reach `at_least`) through a promotional
+    grant, the way the demo seed does; returns the new balance."""
+    from payments import selectors as money
+    from payments import services as payments
+
+    if at_least is not None:
+        fen = max(0, at_least - money.wallet_balance(user))
+    if fen:
+        payments.wallet_grant(user=user, amount_fen=fen, reference=f"test:{next(_seq)}:{user.pk}")
+    return money.wallet_balance(user)
+
+
+def fund_earnings(rider: User, fen: int) -> int:
+    """Credit a rider's earnings (a bonus grant) without running orders; returns the balance."""
+    from payments import selectors as money
+    from payments import services as payments
+
+    payments.earnings_grant(rider=rider, amount_fen=fen, reference=f"test:{next(_seq)}:{rider.pk}")
+    return money.earnings_balance(rider)
