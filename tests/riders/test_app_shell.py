@@ -125,3 +125,45 @@ def test_board_fragment_of_an_offline_rider_has_no_offers(campus, student):
 def test_board_fragment_is_for_riders(student):
     assert logged_in(student).get(reverse("riders:board_fragment")).status_code == 403
     assert Client().get(reverse("riders:board_fragment")).status_code == 302
+
+
+RIDER_PAGES = ["/rider/", "/rider/board/fragment/", "/rider/credit/", "/rider/earnings/"]
+RIDER_PAGES += ["/rider/scan/", "/rider/apply/"]
+
+
+@pytest.mark.parametrize("path", RIDER_PAGES)
+def test_rider_pages_send_anonymous_visitors_to_log_in(path):
+    response = Client().get(path)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/rider/online/"),
+        ("get", "/rider/orders/{n}/advance/"),
+        ("post", "/rider/credit/"),
+        ("post", "/rider/earnings/"),
+        ("post", "/rider/board/fragment/"),
+        ("put", "/rider/scan/{n}/"),
+        ("post", "/rider/sw.js"),
+    ],
+)
+def test_rider_pages_refuse_the_wrong_method(method, path, rider_male, order):
+    response = getattr(logged_in(rider_male), method)(path.format(n=order.number))
+    assert response.status_code == 405
+
+
+def test_only_the_orders_rider_may_advance_it(rider_male, other_student, order):
+    response = logged_in(other_student).post(
+        reverse("riders:advance", args=[order.number]), {"to": "picked_up"}
+    )
+    assert response.status_code == 403  # not a rider at all
+    rider2 = factories.make_rider(order.campus, gender="male", username="rider2")
+    order_services.order_accept(order=order, rider=rider_male)
+    response = logged_in(rider2).post(
+        reverse("riders:advance", args=[order.number]), {"to": "picked_up"}, follow=True
+    )
+    order.refresh_from_db()
+    assert order.status == "accepted"
+    assert b"msg-error" in response.content
