@@ -14,6 +14,8 @@
   var mapEl = document.getElementById("ops-map");
   var campus = window.CampusMap.create(mapEl);
   var map = campus.map;
+  // Clustering needs the map's zoom range; without tiles the campus map sets none.
+  map.options.maxZoom = map.options.maxZoom || 20;
   var riderLayer = L.markerClusterGroup({ maxClusterRadius: 40, showCoverageOnHover: false });
   var orderLayer = L.markerClusterGroup({ maxClusterRadius: 30, showCoverageOnHover: false });
   var routeLayer = L.layerGroup();
