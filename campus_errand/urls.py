@@ -13,6 +13,7 @@ api_patterns = [
     path("", include("riders.api_urls")),
     path("", include("payments.api_urls")),
     path("", include("dispatch.api_urls")),
+    path("", include("merchants.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

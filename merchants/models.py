@@ -738,6 +738,8 @@ class TakeoutOrder(models.Model):
     commission_rate_bp = models.PositiveIntegerField(_("commission (basis points)"))
 
     prep_minutes = models.PositiveSmallIntegerField(_("preparation time (min)"))
+    # When the merchant got it: paid, or a group meal filled. Its accept limit counts from here.
+    sent_at = models.DateTimeField(_("sent to the merchant at"), null=True, blank=True)
     expected_ready_at = models.DateTimeField(_("expected ready at"))
     accepted_at = models.DateTimeField(null=True, blank=True)
     preparing_at = models.DateTimeField(null=True, blank=True)

@@ -740,6 +740,21 @@ def takeout_checkout(
     return order_services.order_pay(order=order, payer=customer)  # InsufficientFunds: undone
 
 
+@transaction.atomic
+def takeout_place(*, customer, merchant: Merchant, lines, **checkout) -> Order:
+    """Order exactly `lines` [(item, quantity, option ids)] (the API: a client keeps its own
+    cart): the customer's cart at this merchant is replaced by them and checked out. All or
+    nothing: if the checkout fails, the cart is as it was."""
+    CartLine.objects.filter(
+        cart__user=customer, cart__merchant=merchant, cart__group__isnull=True
+    ).delete()
+    for item, quantity, option_ids in lines:
+        if item.merchant_id != merchant.pk:
+            raise CartError(_("%(name)s is not on this menu.") % {"name": item.name})
+        cart_add(user=customer, item=item, quantity=quantity, option_ids=option_ids)
+    return takeout_checkout(customer=customer, merchant=merchant, **checkout)
+
+
 # --- the merchant's track ---------------------------------------------------------------------
 
 STEP_NOTES = {
@@ -829,7 +844,7 @@ def takeout_on_order_transition(*, order: Order, old: str, new: str) -> None:
     ticket.order = order
     if new == Status.OPEN and old == Status.PENDING:
         if not ticket.awaiting_group:
-            broadcast.merchant_ticket_changed_on_commit(ticket, "new")
+            _ticket_sent(ticket)
         return
     if new in DEAD:
         if ticket.merchant_status in (MerchantStatus.NEW, MerchantStatus.REJECTED):
@@ -840,6 +855,13 @@ def takeout_on_order_transition(*, order: Order, old: str, new: str) -> None:
         return
     if not ticket.awaiting_group:
         broadcast.merchant_ticket_changed_on_commit(ticket, "changed")
+
+
+def _ticket_sent(ticket: TakeoutOrder) -> None:
+    """The merchant gets the order now: its inbox rings, and its time to accept starts."""
+    ticket.sent_at = timezone.now()
+    TakeoutOrder.objects.filter(pk=ticket.pk).update(sent_at=ticket.sent_at)
+    broadcast.merchant_ticket_changed_on_commit(ticket, "new")
 
 
 def _notify_members(ticket: TakeoutOrder, order: Order, new: str) -> None:
@@ -885,9 +907,9 @@ def tickets_auto_reject(*, now=None) -> int:
         .filter(selectors.visible_to_merchant())
         .select_related("merchant__campus")
     )
-    for ticket in stale:
+    for ticket in stale.filter(sent_at__isnull=False):
         limit = selectors.takeout_settings_for(ticket.merchant.campus).accept_within_minutes
-        if ticket.created_at > now - dt.timedelta(minutes=limit):
+        if ticket.sent_at > now - dt.timedelta(minutes=limit):
             continue
         ticket_advance(
             ticket=ticket,
@@ -1178,7 +1200,9 @@ def _group_place(group: GroupCart, merchant: Merchant, carts: list[Cart], now) -
                 _("your wallet did not cover your share of ¥%(s)s") % {"s": yuan(share.total_fen)},
             ) from None
     CartLine.objects.filter(cart__in=members).delete()
-    order_services.order_transition(order=order, to=Status.OPEN, actor=None, note="group paid")
+    ticket.order = order_services.order_transition(
+        order=order, to=Status.OPEN, actor=None, note="group paid"
+    )
     return ticket
 
 
@@ -1256,8 +1280,8 @@ def meal_join(
     if joined >= meal.group_size:
         round_.status = RoundStatus.FILLED
         round_.save(update_fields=["status"])
-        ticket = TakeoutOrder.objects.get(pk=ticket.pk)
-        broadcast.merchant_ticket_changed_on_commit(ticket, "new")
+        ticket = TakeoutOrder.objects.select_related("order").get(pk=ticket.pk)
+        _ticket_sent(ticket)
         link = reverse("merchants:meals")
         for uid in round_.joins.filter(left_at__isnull=True).values_list("user_id", flat=True):
             Notice.objects.create(
