@@ -21,7 +21,7 @@ class DemoAccount:
     username: str
     first_name: str
     gender: str
-    role: str  # student | rider | operator | sim
+    role: str  # student | rider | operator | sim | merchant
     phone: str = ""
 
 
@@ -31,6 +31,8 @@ DEMO_ACCOUNTS = [
     DemoAccount("rider_m", "王", Gender.MALE, "rider", "13700001111"),
     DemoAccount("rider_f", "李", Gender.FEMALE, "rider", "13600002222"),
     DemoAccount("operator", "赵", Gender.UNDISCLOSED, "operator"),
+    # Staff of the 兰州拉面 canteen window: the merchant portal at /merchant/.
+    DemoAccount("merchant", "黄", Gender.FEMALE, "merchant"),
     DemoAccount("sim_m1", "张", Gender.MALE, "sim"),
     DemoAccount("sim_m2", "刘", Gender.MALE, "sim"),
     DemoAccount("sim_f1", "周", Gender.FEMALE, "sim"),
@@ -65,4 +67,8 @@ def demo_seed(*, campus: Campus) -> list[DemoAccount]:
                 reference=f"demo-welcome:{user.username}",
                 memo="Demo welcome credit",
             )
+    # Takeout: canteen windows and shops with menus, 满减, coupons and group meals.
+    from merchants.demo import takeout_seed
+
+    takeout_seed(campus=campus, staff=User.objects.get(username="merchant"))
     return DEMO_ACCOUNTS

@@ -30,6 +30,7 @@ from merchants.models import (
     OpeningHours,
     OptionGroup,
     RoundStatus,
+    TakeoutLine,
     TakeoutOrder,
     TakeoutSettings,
     meal_period_at,
@@ -368,7 +369,7 @@ def ticket_qs() -> QuerySet[TakeoutOrder]:
         "order__customer",
         "merchant",
         "merchant__building",
-    ).prefetch_related("lines")
+    ).prefetch_related(Prefetch("lines", queryset=TakeoutLine.objects.select_related("member")))
 
 
 def visible_to_merchant() -> Q:

@@ -409,6 +409,10 @@ def group(request, token: str):
     group = selectors.group_get(token)
     if group is None:
         raise Http404("No such group")
+    if group.status == GroupStatus.OPEN and timezone.now() > group.deadline:
+        # The deadline passed before the minute job ran: order it now (the same service).
+        services.group_submit(group=group, actor=None)
+        group = selectors.group_get(token)
     if request.method == "POST":
         return _group_action(request, group)
     carts = selectors.group_carts(group)
@@ -479,6 +483,7 @@ def _group_action(request, group):
 def meals(request):
     campus = _campus_or_404()
     now = timezone.now()
+    services.meal_rounds_close(now=now)  # cutoffs the minute job has not reached yet
     day = timezone.localdate(now)
     offers = list(selectors.meals_on(campus, day))
     rounds = list(selectors.rounds_on(offers, day))

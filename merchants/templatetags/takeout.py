@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from merchants import selectors
 from merchants.models import MERCHANT_STYLE, MerchantKind, MerchantStatus
+from merchants.pricing import PriceLine
 from orders.models import TAKEOUT
 
 register = template.Library()
@@ -79,6 +80,12 @@ def takeout_track(context, order):
 @register.simple_tag
 def track_of(ticket):
     return track_steps(ticket)
+
+
+@register.filter
+def price_label(line: dict) -> str:
+    """A stored price line ({"code", "amount_fen", "detail"}) as the customer reads it."""
+    return PriceLine(line["code"], line["amount_fen"], line.get("detail", "")).label
 
 
 @register.filter

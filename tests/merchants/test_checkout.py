@@ -4,6 +4,7 @@ nothing (closed, paused, sold out, short wallet), with every saving on its own l
 import datetime as dt
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from merchants import selectors, services
@@ -211,3 +212,54 @@ def test_busy_mode_pushes_the_promise_back(student, other_student, window, tea, 
     assert busy.takeout.prep_minutes == calm.takeout.prep_minutes + window.busy_extra_minutes
     gap = (busy.promised_at - busy.created_at) - (calm.promised_at - calm.created_at)
     assert abs(gap - dt.timedelta(minutes=window.busy_extra_minutes)) < dt.timedelta(seconds=5)
+
+
+def test_scheduled_delivery_slot_within_opening_hours(student, campus, merchant):
+    lunch = factories.make_merchant(campus, staff=[merchant], always_open=False)
+    services.merchant_hours_set(
+        merchant=lunch,
+        actor=merchant,
+        rows=[(d, dt.time(10, 30), dt.time(13, 30)) for d in range(7)],
+    )
+    item = factories.make_item(lunch, price_fen=1200)
+    slots = services.slots_for(lunch)
+    assert slots, "the next lunch has slots"
+    slot = slots[len(slots) // 2]
+    local = timezone.localtime(slot)
+    assert dt.time(10, 30) < local.time() <= dt.time(13, 45)
+    order = factories.make_takeout(
+        customer=student, merchant=lunch, lines=[(item, 1)], deliver_by=slot
+    )
+    assert order.deliver_by == slot == order.promised_at
+    assert order.takeout.expected_ready_at < slot
+    # a time outside the hours is refused
+    services.cart_add(user=student, item=item)
+    with pytest.raises(ValidationError):
+        services.takeout_checkout(
+            customer=student,
+            merchant=lunch,
+            dropoff_building=factories.building(campus, "D3"),
+            deliver_by=local.replace(hour=3, minute=0) + dt.timedelta(days=1),
+        )
+
+
+def test_item_photos_are_cleaned_like_order_photos(window, merchant):
+    from PIL import Image
+
+    from orders.photos import PhotoRejected
+
+    item = services.item_save(
+        merchant=window,
+        actor=merchant,
+        name="Noodles",
+        price_fen=1500,
+        photo=factories.photo_upload("JPEG", exif_gps=True),
+    )
+    with item.photo.open("rb") as fh:
+        assert not Image.open(fh).getexif()
+    assert item.photo_thumb
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    fake = SimpleUploadedFile("menu.jpg", b"%PDF-1.4 not an image", content_type="image/jpeg")
+    with pytest.raises(PhotoRejected):
+        services.item_save(merchant=window, actor=merchant, item=item, photo=fake)
