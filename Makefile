@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test test-fast lint bench system-deps serve clean
+.PHONY: demo test test-fast lint bench system-deps serve clean messages
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@scripts/system-deps.sh
@@ -41,6 +41,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+## messages: refresh the Chinese catalog from the code (then translate the new entries) and compile it
+messages: $(STAMP)
+	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=tests --ignore=bench
+	$(BIN)/python manage.py compilemessages -l zh_Hans --ignore=.venv
 
 bench: $(STAMP)
 	$(BIN)/python bench/dispatch.py --quick
