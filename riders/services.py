@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from orders import services as order_services
 from orders.errors import NotAllowed, OrderError
@@ -22,7 +23,7 @@ RIDER_GENDERS = ("male", "female")
 class NoSuchOrder(OrderError):
     http_status = 404
     code = "not_found"
-    default_message = _("No order matches this code.")
+    default_message = gettext_lazy("No order matches this code.")
 
 
 # --- onboarding ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -229,9 +230,9 @@ def scan_order(request, number: str):
 
 
 _SCAN_MESSAGES = {
-    "accepted": _("Order accepted. Head to the pickup."),
-    "picked_up": _("Pickup confirmed."),
-    "none": _("This order is already yours."),
+    "accepted": gettext_lazy("Order accepted. Head to the pickup."),
+    "picked_up": gettext_lazy("Pickup confirmed."),
+    "none": gettext_lazy("This order is already yours."),
 }
 
 
