@@ -121,6 +121,11 @@ def order_transition(*, order: Order, to: str, actor, note: str = "") -> Order:
         .select_related("dropoff_building", "customer", "rider")
         .get(pk=order.pk)
     )
+    # After waiting for the lock, PostgreSQL re-reads the locked order row but not the joined
+    # rider: a rider who accepted meanwhile shows as rider_id set and rider None. Drop the stale
+    # rider so that it loads by the fresh rider_id (found by payments' cancel-vs-accept race test).
+    if order.rider_id != (order.rider.pk if order.rider else None):
+        Order.rider.field.delete_cached_value(order)
     old = order.status
     if to == Status.ACCEPTED and old != Status.OPEN:
         if old in (Status.ACCEPTED, Status.PICKED_UP, Status.DELIVERING) or order.rider_id:

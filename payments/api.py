@@ -4,6 +4,7 @@ live with the order endpoints (orders/api.py). Every endpoint that moves money h
 
 from django.http import Http404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
@@ -170,7 +171,7 @@ class GatewayCallbackApi(APIView):
                 remote_addr=request.META.get("REMOTE_ADDR"),
             )
         except UnknownGateway:
-            raise Http404("No such gateway") from None
+            raise Http404(_("No such gateway")) from None
 
         http_status, body = get_gateway(gateway).acknowledge(result)
         return Response(body, status=http_status)

@@ -21,8 +21,11 @@ from payments.models import (
 
 
 def account_for_owner(kind: str, owner) -> Account:
+    """`owner` is a user or a user id (an id is safer after a row lock: see payments.services)."""
     assert kind in OWNED_KINDS, kind
-    account, _ = Account.objects.get_or_create(kind=kind, owner=owner, order=None)
+    owner_id = getattr(owner, "pk", owner)
+    assert owner_id is not None, "an owned account needs its owner"
+    account, _ = Account.objects.get_or_create(kind=kind, owner_id=owner_id, order=None)
     return account
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from payments import ledger
 from payments.models import (
@@ -70,7 +71,7 @@ def withdrawals_for(user) -> QuerySet[Withdrawal]:
 def topup_for_user(user, intent_id: str) -> TopUp:
     topup = TopUp.objects.filter(intent_id=intent_id, user=user).first()
     if topup is None:
-        raise Http404("No such top-up")
+        raise Http404(_("No such top-up"))
     return topup
 
 
@@ -83,11 +84,11 @@ def receipt_for_user(user, pk: int) -> tuple[LedgerTransaction, list[Entry]]:
         else None
     )
     if txn is None:
-        raise Http404("No such receipt")
+        raise Http404(_("No such receipt"))
     entries = list(txn.entries.select_related("account", "account__owner").order_by("pk"))
     mine = [e for e in entries if e.account.owner_id == user.pk]
     if not mine and not user.is_staff:
-        raise Http404("No such receipt")
+        raise Http404(_("No such receipt"))
     return txn, (entries if user.is_staff and not mine else mine)
 
 

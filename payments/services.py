@@ -101,6 +101,12 @@ def _earnings(user):
     return ledger.account_for_owner(AccountKind.RIDER_EARNINGS, user)
 
 
+# In the order hooks people are named by id (order.customer_id, order.rider_id), never through
+# order.customer / order.rider: after order_transition's SELECT ... FOR UPDATE waited for another
+# transaction, PostgreSQL re-checks the locked order row but not the joined rows, so a rider who
+# accepted meanwhile shows as rider_id set and `rider` None.
+
+
 # --- wallet ---------------------------------------------------------------------------------
 
 
@@ -373,9 +379,9 @@ def _order_refund(*, order: Order, old: str, new: str, actor, note: str) -> None
     if new == Status.CANCELLED and old == Status.ACCEPTED and order.rider_id:
         rules = selectors.campus_money_settings(order.campus_id)
         compensation = min(rules.rider_cancel_compensation_fen, held)
-    lines = [(escrow, -held), (_wallet(order.customer), held - compensation)]
+    lines = [(escrow, -held), (_wallet(order.customer_id), held - compensation)]
     if compensation:
-        lines.append((_earnings(order.rider), compensation))
+        lines.append((_earnings(order.rider_id), compensation))
     why = _("expired: no rider accepted in time") if new == Status.EXPIRED else _("cancelled")
     ledger.post(
         kind=TransactionKind.ORDER_REFUND,
@@ -409,10 +415,10 @@ def _order_settle(*, order: Order, actor) -> None:
     lines = [
         (escrow, -held),
         (ledger.account_system(AccountKind.PLATFORM_REVENUE), split["commission"]),
-        (_wallet(order.customer), split["customer"]),
+        (_wallet(order.customer_id), split["customer"]),
     ]
     if order.rider_id:
-        lines.append((_earnings(order.rider), split["rider"]))
+        lines.append((_earnings(order.rider_id), split["rider"]))
     ledger.post(
         kind=TransactionKind.ORDER_SETTLEMENT,
         reference=f"order-settlement:{order.pk}",
@@ -441,7 +447,7 @@ def _late_compensation(*, order: Order) -> None:
         reference=reference,
         lines=[
             (ledger.account_system(AccountKind.COMPENSATION_EXPENSE), -rules.late_compensation_fen),
-            (_wallet(order.customer), rules.late_compensation_fen),
+            (_wallet(order.customer_id), rules.late_compensation_fen),
         ],
         order=order,
         memo=_("Delivered %(minutes)d min after the promised time") % {"minutes": late_minutes},
@@ -489,7 +495,7 @@ def dispute_resolve(*, dispute: Dispute, operator, refund_fen: int, note: str = 
         dispute.transaction = ledger.post(
             kind=TransactionKind.DISPUTE_REFUND,
             reference=f"dispute-refund:{dispute.pk}",
-            lines=[(escrow, -refund_fen), (_wallet(order.customer), refund_fen)],
+            lines=[(escrow, -refund_fen), (_wallet(order.customer_id), refund_fen)],
             order=order,
             actor=operator,
             memo=(note or dispute.reason)[:255],
@@ -700,7 +706,7 @@ def _takeout_refund(*, order: Order, old: str, new: str, actor, note: str) -> No
             shares[order.customer_id] -= compensation
         else:  # the merchant or the platform called it off: the platform pays the trip
             lines.append((ledger.account_system(AccountKind.COMPENSATION_EXPENSE), -compensation))
-        lines.append((_earnings(order.rider), compensation))
+        lines.append((_earnings(order.rider_id), compensation))
     lines.extend((_wallet(users[uid]), amount) for uid, amount in shares.items() if amount)
     why = _("expired: no rider accepted in time") if new == Status.EXPIRED else _("cancelled")
     ledger.post(
@@ -769,10 +775,10 @@ def _takeout_settle(*, order: Order, actor) -> None:
         (ledger.account_system(AccountKind.PROMOTIONS_EXPENSE), -split["promotions"]),
         (ledger.account_for_owner(AccountKind.MERCHANT_PAYABLE, terms["payee"]), split["merchant"]),
         (ledger.account_system(AccountKind.PLATFORM_REVENUE), split["commission"]),
-        (_wallet(order.customer), split["customer"]),
+        (_wallet(order.customer_id), split["customer"]),
     ]
     if order.rider_id:
-        lines.append((_earnings(order.rider), split["rider"]))
+        lines.append((_earnings(order.rider_id), split["rider"]))
     ledger.post(
         kind=TransactionKind.ORDER_SETTLEMENT,
         reference=f"order-settlement:{order.pk}",

@@ -31,6 +31,13 @@ def rider(campus):
 
 
 @pytest.fixture
+def funded(student):
+    """The student, whose wallet covers the order: orders open to riders once paid."""
+    factories.fund_wallet(student, at_least=10_000)
+    return student
+
+
+@pytest.fixture
 def places(campus) -> dict[str, str]:
     """Building ids for the order form, read before the browser starts (see conftest)."""
     return {code: str(factories.building(campus, code).pk) for code in ("P1", "D3")}
@@ -90,7 +97,7 @@ def _collect_frames(page) -> list[dict]:
 
 
 def test_student_follows_rider_live_from_order_to_delivery(
-    campus, places, student, rider, live, browser_page, login, api_as, page_watch, screenshot_dir
+    campus, places, funded, rider, live, browser_page, login, api_as, page_watch, screenshot_dir
 ):
     page = browser_page
     frames = _collect_frames(page)
