@@ -222,7 +222,9 @@ def order_details(order: Order, viewer) -> dict:
             "duration_minutes": order.duration_minutes,
             "checked_in_at": order.checked_in_at,
         }
-    return {"offered_price_fen": order.price_fen}
+    if order.kind == Kind.CUSTOM:
+        return {"offered_price_fen": order.price_fen}
+    return {}
 
 
 def _detail(order: Order, viewer) -> dict:

@@ -123,8 +123,8 @@ def _quote(kwargs: dict, user):
 
 def order_reorder_initial(order, user) -> dict:
     """The form prefilled from one of the customer's orders (not its photo or codes)."""
-    if order.customer_id != user.pk:
-        raise Http404("No such order")
+    if order.customer_id != user.pk or order.kind not in Kind.values:
+        raise Http404("No such order")  # (takeout is reordered from the merchant's menu)
     initial = {
         "kind": order.kind,
         "pickup_building": order.pickup_building_id,
@@ -252,7 +252,7 @@ def order_kind_context(order, user) -> dict:
         and order.rider_id
         and order.status in (Status.DELIVERED, Status.COMPLETED)
         else None,
-        "can_reorder": is_customer,
+        "can_reorder": is_customer and order.kind in Kind.values,
     }
 
 

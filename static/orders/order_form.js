@@ -29,7 +29,8 @@
     var data = {
       kind: kind,
       pickup_building: value("pickup_building"),
-      dropoff_building: value("dropoff_building") || value("pickup_building"),
+      // A queue happens at one place: its form has no drop-off.
+      dropoff_building: field("dropoff_building") ? value("dropoff_building") : value("pickup_building"),
       urgent: !!(field("urgent") && field("urgent").checked),
       tip_fen: parseInt(value("tip_fen") || "0", 10) || 0,
       details: {}
@@ -89,10 +90,33 @@
       (body.dataset.emptyLabel || "Fill in the errand to see the price.");
   }
 
+  // What the price needs before it is worth asking (the server checks everything again).
+  var NEEDS = {
+    parcel: ["size_class"],
+    buy: ["budget_cap_fen"],
+    document: [],
+    queue: ["start_at", "duration_minutes"],
+    custom: ["offered_price_fen"]
+  };
+
+  function missing(data) {
+    if (!data.pickup_building || !data.dropoff_building) { return true; }
+    return (NEEDS[kind] || []).some(function (name) {
+      return data.details[name] === undefined || data.details[name] === "";
+    });
+  }
+
   function requote() {
     clearTimeout(timer);
     timer = null;
     var mine = ++seq;
+    var data = payload();
+    if (missing(data)) {
+      quoteInput.value = "";
+      showProblems({});
+      inflight = null;
+      return Promise.resolve();
+    }
     quoteInput.value = "";
     delete form.dataset.quoteTotal;
     form.classList.add("quoting");
@@ -100,7 +124,7 @@
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf() },
-      body: JSON.stringify(payload())
+      body: JSON.stringify(data)
     }).then(function (resp) {
       return resp.json().catch(function () { return {}; }).then(function (data) {
         if (mine !== seq) { return; }  // a newer request is on its way
@@ -123,7 +147,9 @@
   var kindSelect = field("kind");
   if (kindSelect) {
     kindSelect.addEventListener("change", function () {
-      window.location.search = "?kind=" + encodeURIComponent(kindSelect.value);
+      if (kindSelect.value !== kind) {
+        window.location.search = "?kind=" + encodeURIComponent(kindSelect.value);
+      }
     });
   }
   var address = field("address");
