@@ -1,6 +1,7 @@
 """Rider app API for dispatch: pending offers (accept / decline) and the planned route."""
 
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -63,7 +64,7 @@ class RiderOfferListApi(APIView):
 def _offer(request, offer_id: int):
     offer = selectors.offer_for_rider(_rider(request), offer_id)
     if offer is None:
-        raise Http404("No such offer")
+        raise Http404(_("No such offer"))
     return offer
 
 
@@ -138,5 +139,5 @@ class OperatorRiderRouteApi(APIView):
             raise NotAllowed()
         profile = RiderProfile.objects.select_related("user").filter(user_id=user_id).first()
         if profile is None:
-            raise Http404("No such rider")
+            raise Http404(_("No such rider"))
         return Response(RouteOutputSerializer(selectors.rider_route(profile.user)).data)

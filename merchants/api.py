@@ -3,6 +3,7 @@ ticket steps (merchant staff). Thin: a serializer in, one service, a serializer 
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -295,7 +296,7 @@ class TicketStepApi(APIView):
         merchant = get_merchant_for_staff(request.user, slug)
         ticket = get_ticket_for_staff(merchant, number)
         if action not in self.STEPS:
-            return Response({"detail": "Unknown step.", "code": "unknown_step"}, status=404)
+            return Response({"detail": _("Unknown step."), "code": "unknown_step"}, status=404)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.ticket_advance(

@@ -2,6 +2,7 @@
 starts with one of these; everyone else gets 404 (no hint that the merchant or order exists)."""
 
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from merchants.models import Cart, GroupMealJoin, MemberState, Merchant, TakeoutOrder
 
@@ -37,7 +38,7 @@ def get_merchant_for_staff(user, slug: str) -> Merchant:
         else None
     )
     if merchant is None or not can_run_merchant(user, merchant):
-        raise Http404("No such merchant")
+        raise Http404(_("No such merchant"))
     return merchant
 
 
@@ -47,7 +48,7 @@ def get_ticket_for_staff(merchant: Merchant, number: str) -> TakeoutOrder:
 
     ticket = ticket_for_merchant(merchant, number)
     if ticket is None or ticket.awaiting_group:
-        raise Http404("No such order")
+        raise Http404(_("No such order"))
     return ticket
 
 
@@ -78,5 +79,5 @@ def get_takeout_for_user(user, number: str) -> TakeoutOrder:
 
     ticket = ticket_qs().filter(order__number=number).first() if user.is_authenticated else None
     if ticket is None or not user_can_view_takeout(user, ticket):
-        raise Http404("No such order")
+        raise Http404(_("No such order"))
     return ticket

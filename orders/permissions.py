@@ -1,6 +1,7 @@
 """Who may see an order. Every order view, API and socket starts here."""
 
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from orders.models import Order
 from orders.selectors import order_detail_qs
@@ -16,7 +17,7 @@ def get_order_for_user(user, number: str) -> Order:
     """The order if this user may see it; 404 for strangers (no hint that it exists)."""
     order = order_detail_qs().filter(number=number).first()
     if order is None or not user_can_view_order(user, order):
-        raise Http404("No such order")
+        raise Http404(_("No such order"))
     return order
 
 
@@ -27,7 +28,7 @@ def get_order_for_rider(user, number: str) -> Order:
     """
     order = order_detail_qs().filter(number=number).first()
     if order is None:
-        raise Http404("No such order")
+        raise Http404(_("No such order"))
     if user_can_view_order(user, order) or hasattr(user, "rider_profile"):
         return order
-    raise Http404("No such order")
+    raise Http404(_("No such order"))

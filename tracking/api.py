@@ -1,4 +1,5 @@
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser
@@ -75,7 +76,7 @@ class OrderChatApi(APIView):
         order = get_order_for_user(request.user, number)
         state = chat.chat_state(order, request.user)
         if state is None:
-            raise Http404("No such order")
+            raise Http404(_("No such order"))
         return Response(state.payload())
 
     @extend_schema(request=InputSerializer, responses={201: dict})
@@ -116,5 +117,5 @@ class OpsRiderRouteApi(APIView):
             RiderProfile.objects.select_related("user", "campus").filter(user_id=rider_id).first()
         )
         if profile is None:
-            raise Http404("No such rider")
+            raise Http404(_("No such rider"))
         return Response(selectors.ops_rider_route(profile.user))
