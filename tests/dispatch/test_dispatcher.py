@@ -152,3 +152,86 @@ def test_two_dispatchers_at_once_only_one_runs_cycles(monkeypatch):
         loser.stop.wait(0.3)
     assert took_over, "the standby never took over"
     assert DispatcherLease.objects.get(campus=campus).owner == loser.owner
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatcher_processes_only_one_dispatches():
+    """`manage.py run_dispatcher` started twice at once against the same database."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one writer at a time; the lease race needs PostgreSQL")
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from django.conf import settings
+
+    campus = factories.make_campus()
+    factories.dispatch_settings(campus, mode=Mode.AUTO, cycle_seconds=1)
+    student = factories.make_user(gender="female")
+    for dx in (-1, 3):
+        factories.set_position(factories.make_rider(campus, gender="male"), dx=dx)
+    for _ in range(3):
+        factories.make_order(customer=student, campus=campus)
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgis://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        ),
+    }
+    command = [sys.executable, "manage.py", "run_dispatcher", "--campus", campus.slug]
+    procs = {
+        name: subprocess.Popen(
+            [*command, "--seconds", "60", "--owner", name],
+            cwd=Path(settings.BASE_DIR),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in ("proc-a", "proc-b")
+    }
+    lines: dict[str, list[str]] = {name: [] for name in procs}
+
+    def read(name):
+        for line in procs[name].stdout:
+            lines[name].append(line)
+
+    readers = [threading.Thread(target=read, args=(name,), daemon=True) for name in procs]
+    for reader in readers:
+        reader.start()
+    try:
+        # Both up (their start-up takes a few seconds), then both dispatching for a while.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(
+            any("started" in line for line in lines[name]) for name in procs
+        ):
+            time.sleep(0.2)
+        time.sleep(4)
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)  # graceful: finish the cycle, give the lease up
+        for proc in procs.values():
+            proc.wait(timeout=30)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+    for reader in readers:
+        reader.join(timeout=5)
+    outputs = {name: "".join(text) for name, text in lines.items()}
+    cycles = {
+        name: int(re.search(r"stopped after (\d+) cycles", out).group(1))
+        for name, out in outputs.items()
+    }
+    assert sorted(cycles.values())[0] == 0 and sorted(cycles.values())[1] >= 2, outputs
+    winner = max(cycles, key=cycles.get)
+    assert f"lease acquired by {winner}" in outputs[winner]
+    pending = list(
+        Offer.objects.filter(status=OfferStatus.PENDING).values_list("order_id", flat=True)
+    )
+    assert len(pending) == len(set(pending)) == 3
