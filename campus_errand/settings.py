@@ -162,6 +162,24 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Media (item and receipt photos): local files under MEDIA_ROOT by default; S3-compatible object
+# storage (AWS S3, MinIO, Tencent COS, Aliyun OSS) through django-storages when MEDIA_S3_BUCKET is
+# set. Credentials come from boto3's usual sources (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+# Photos are private: they are served only through the order pages' permission checks.
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
+if MEDIA_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("MEDIA_S3_REGION", default="") or None,
+            "location": env.str("MEDIA_S3_PREFIX", default="media"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -219,6 +237,7 @@ TRACKING_ETA_TICK_SECONDS = env.float("TRACKING_ETA_TICK_SECONDS", default=5.0)
 # --- product settings -----------------------------------------------------------------------
 DEMO_CAMPUS_FILE = BASE_DIR / "campus" / "data" / "demo_campus.geojson"
 ORDER_PHOTO_MAX_BYTES = env.int("ORDER_PHOTO_MAX_BYTES", default=8 * 1024 * 1024)
+ORDER_PHOTOS_PER_DAY = env.int("ORDER_PHOTOS_PER_DAY", default=20)
 PLACEHOLDER_ORDER_FEE_FEN = 500
 
 # --- payments -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campus.models import Building
-from orders import selectors, services
+from orders import errand_api, selectors, services
 from orders.models import Kind, Order, RequiredGender
 from orders.permissions import get_order_for_rider, get_order_for_user
 from orders.status import Status, status_meta
@@ -45,6 +45,23 @@ class OrderOutputSerializer(serializers.Serializer):
     rider = serializers.SerializerMethodField()
     has_photo = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
+    # Pricing, time and the kind's details (orders/kinds.py); secrets only for who may see them.
+    tip_fen = serializers.IntegerField()
+    total_fen = serializers.IntegerField()
+    price_lines = serializers.SerializerMethodField()
+    distance_m = serializers.IntegerField(allow_null=True)
+    urgent = serializers.BooleanField()
+    size_class = serializers.CharField()
+    deliver_by = serializers.DateTimeField(allow_null=True)
+    opens_at = serializers.DateTimeField(allow_null=True)
+    promised_at = serializers.DateTimeField(allow_null=True)
+    details = serializers.SerializerMethodField()
+
+    def get_price_lines(self, order: Order) -> list[dict]:
+        return errand_api.price_lines(order)
+
+    def get_details(self, order: Order) -> dict:
+        return errand_api.order_details(order, self.context.get("viewer"))
 
     def get_status_label(self, order: Order) -> str:
         return status_meta(order.status)["label"]
@@ -79,17 +96,9 @@ class OrderDetailOutputSerializer(OrderOutputSerializer):
 class OrderListCreateApi(APIView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
-    class InputSerializer(serializers.Serializer):
-        kind = serializers.ChoiceField(choices=Kind.choices)
-        pickup_building = serializers.PrimaryKeyRelatedField(queryset=Building.objects.all())
-        pickup_detail = serializers.CharField(max_length=120, required=False, allow_blank=True)
-        dropoff_building = serializers.PrimaryKeyRelatedField(queryset=Building.objects.all())
-        dropoff_detail = serializers.CharField(max_length=120, required=False, allow_blank=True)
-        description = serializers.CharField(max_length=1000)
-        required_gender = serializers.ChoiceField(
-            choices=RequiredGender.choices, required=False, default=RequiredGender.ANY
-        )
-        photo = serializers.ImageField(required=False)
+    # Common fields, `details` checked by the kind's form (orders/kinds.py), an optional
+    # `quote_id` from POST /api/orders/quote/ (honoured within its lifetime, 409 after).
+    InputSerializer = errand_api.OrderInputSerializer
 
     @extend_schema(
         parameters=[],
@@ -105,18 +114,23 @@ class OrderListCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: OrderDetailOutputSerializer})
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.InputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        order = services.order_create(customer=request.user, **serializer.validated_data)
+        order = errand_api.order_create_from_input(
+            customer=request.user, data=serializer.validated_data
+        )
         order = selectors.order_detail_qs().get(pk=order.pk)
-        return Response(OrderDetailOutputSerializer(order).data, status=status.HTTP_201_CREATED)
+        return Response(
+            OrderDetailOutputSerializer(order, context={"viewer": request.user}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class OrderDetailApi(APIView):
     @extend_schema(responses=OrderDetailOutputSerializer)
     def get(self, request, number: str):
         order = get_order_for_user(request.user, number)
-        return Response(OrderDetailOutputSerializer(order).data)
+        return Response(OrderDetailOutputSerializer(order, context={"viewer": request.user}).data)
 
 
 class OrderAcceptApi(APIView):
@@ -139,6 +153,8 @@ class OrderTransitionApi(APIView):
     class InputSerializer(serializers.Serializer):
         to = serializers.ChoiceField(choices=Status.choices)
         note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+        # The customer's delivery code, when the order has one (confidential documents).
+        code = serializers.CharField(max_length=8, required=False, allow_blank=True, default="")
 
     @extend_schema(
         request=InputSerializer,
@@ -156,6 +172,7 @@ class OrderTransitionApi(APIView):
             to=serializer.validated_data["to"],
             actor=request.user,
             note=serializer.validated_data["note"],
+            code=serializer.validated_data["code"],
         )
         return Response(
             OrderDetailOutputSerializer(selectors.order_detail_qs().get(pk=order.pk)).data

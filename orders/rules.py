@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from campus.models import Building, GenderRule
 from orders.errors import NotAllowed
-from orders.models import Order, RequiredGender
+from orders.models import TAKEOUT, Order, RequiredGender
 from orders.status import WITH_RIDER, Status
 
 CUSTOMER_MAY_CANCEL = {Status.PENDING, Status.OPEN, Status.ACCEPTED}
@@ -36,6 +36,8 @@ def rider_refusal(user, order: Order) -> str | None:
         return _("This order is on another campus.")
     if order.customer_id == user.pk:
         return _("You cannot deliver your own order.")
+    if refusal := scheduled_refusal(order):
+        return refusal
     refusal = pool_refusal(user.gender, order.required_gender, order.dropoff_building.gender_rule)
     if refusal:
         return refusal
@@ -127,8 +129,12 @@ def eligible_orders_q(gender: str) -> Q:
     barred = GenderRule.FEMALE_ONLY if gender == "male" else GenderRule.MALE_ONLY
     if gender not in ("male", "female"):
         # Riders are in a male or a female pool; anyone else sees nothing gender-restricted.
-        return Q(required_gender=RequiredGender.ANY) & Q(dropoff_building__gender_rule="any")
-    return q & ~Q(dropoff_building__gender_rule=barred)
+        return (
+            Q(required_gender=RequiredGender.ANY)
+            & Q(dropoff_building__gender_rule="any")
+            & opened_q()
+        )
+    return q & ~Q(dropoff_building__gender_rule=barred) & opened_q()
 
 
 def check_actor(order: Order, to: str, actor) -> None:
@@ -158,3 +164,108 @@ def check_actor(order: Order, to: str, actor) -> None:
     if is_customer and to in RIDER_STEPS:
         raise NotAllowed(_("Only the rider carrying the order can mark this."))
     raise NotAllowed()
+
+
+# --- errand kinds and scheduled orders (orders/kinds.py, orders/pricing.py) ---------------------
+
+# A check-in counts within this distance of the place's entrance (plus the fix's accuracy, up to
+# CHECK_IN_ACCURACY_M): indoor GPS is rough.
+CHECK_IN_RADIUS_M = 150
+CHECK_IN_ACCURACY_M = 100
+CHECK_IN_EARLY_MINUTES = 60
+DELIVERY_CODE_TRIES = 5  # wrong delivery codes before the rider must wait
+DELIVERY_CODE_LOCK_SECONDS = 600
+
+
+def opened_q(now=None) -> Q:
+    """Orders riders may see: not scheduled, or their opening time has come."""
+    from django.utils import timezone
+
+    return Q(opens_at__isnull=True) | Q(opens_at__lte=now or timezone.now())
+
+
+def scheduled_refusal(order: Order, now=None) -> str | None:
+    from django.utils import timezone
+
+    if order.opens_at and order.opens_at > (now or timezone.now()):
+        return _("This scheduled order opens to riders at %(t)s.") % {
+            "t": timezone.localtime(order.opens_at).strftime("%H:%M")
+        }
+    return None
+
+
+def can_see_pickup_code(order: Order, user) -> bool:
+    """The customer, and the rider carrying the parcel until it is delivered; nobody else."""
+    if not getattr(user, "is_authenticated", False) or not order.pickup_code:
+        return False
+    if user.pk == order.customer_id:
+        return True
+    return user.pk == order.rider_id and order.status in WITH_RIDER
+
+
+def can_see_delivery_code(order: Order, user) -> bool:
+    return bool(order.delivery_code) and getattr(user, "pk", None) == order.customer_id
+
+
+def check_kind_step(order: Order, to: str, actor, *, code: str = "") -> None:
+    """A kind's own conditions on a step (operators and the system may override them):
+    buy-for-me is picked up after the cost is recorded, a queue after the rider checked in; the
+    proof of pickup and delivery (pickup code, the customer's delivery code, a photo, the
+    merchant's hand-over; a confidential document always needs the code) is tracking.proof's."""
+    from orders.errors import StepNotReady
+    from orders.models import Kind
+    from tracking.proof import proof_confirm_step
+
+    if actor is not None and not actor.is_staff:
+        if to == Status.PICKED_UP and order.kind == Kind.BUY and order.actual_cost_fen is None:
+            raise StepNotReady(_("Record the actual cost and the receipt photo first."))
+        if to == Status.PICKED_UP and order.kind == Kind.QUEUE and order.checked_in_at is None:
+            raise StepNotReady(_("Check in at the place first."))
+        if order.kind == TAKEOUT:
+            check_takeout_step(order, to, actor)
+    # Records an operator's or the platform's step that skipped a required proof as an override.
+    proof_confirm_step(order, to, actor, code=code)
+
+
+def check_takeout_step(order: Order, to: str, actor) -> None:
+    """Takeout, read from the merchant's ticket (merchants.TakeoutOrder, the order's `takeout`):
+    a rider cannot confirm pickup before the merchant marks the food ready, nor take a group meal
+    that has not filled; the customer cannot cancel once the merchant has accepted."""
+    from orders.errors import StepNotReady
+
+    ticket = getattr(order, "takeout", None)
+    if ticket is None:
+        return
+    if to == Status.PICKED_UP and not ticket.is_ready:
+        raise StepNotReady(_("The food is not ready yet: wait until the merchant marks it ready."))
+    if to == Status.ACCEPTED and ticket.awaiting_group:
+        raise StepNotReady(_("This group meal has not filled yet."))
+    if to == Status.CANCELLED and actor.pk == order.customer_id:
+        if ticket.source == "group_meal":
+            raise NotAllowed(
+                _("Leave the group meal on its page instead; it is refunded if it does not fill.")
+            )
+        if ticket.merchant_status != "new":
+            raise StepNotReady(
+                _("The merchant is already making your order: ask them or an operator to cancel.")
+            )
+
+
+def check_delivery_code(order: Order, code: str) -> None:
+    from django.core.cache import cache
+
+    from orders.errors import DeliveryCodeRefused
+
+    key = f"orders:delivery-code-fails:{order.pk}"
+    if (cache.get(key) or 0) >= DELIVERY_CODE_TRIES:
+        raise DeliveryCodeRefused(
+            _("Too many wrong codes. Ask the customer for the code and try again in 10 minutes.")
+        )
+    code = (code or "").strip()
+    if not code:
+        raise DeliveryCodeRefused(_("Enter the customer's 4-digit delivery code."))
+    if code != order.delivery_code:
+        cache.add(key, 0, DELIVERY_CODE_LOCK_SECONDS)
+        cache.incr(key)
+        raise DeliveryCodeRefused(_("That delivery code is wrong."))
+    cache.delete(key)

@@ -107,6 +107,90 @@ def point_in(campus: Campus, dx: float = 0.0, dy: float = 0.0) -> tuple[float, f
     return (LAT0 + dy * DY, LNG0 + dx * DX)
 
 
+def fund_wallet(user: User, fen: int = 0, *, at_least: int | None = None) -> int:
+    """Credit `fen` to the user's wallet (or enough to reach `at_least`) through a promotional
+    grant, the way the demo seed does; returns the new balance."""
+    from payments import selectors as money
+    from payments import services as payments
+
+    if at_least is not None:
+        fen = max(0, at_least - money.wallet_balance(user))
+    if fen:
+        payments.wallet_grant(user=user, amount_fen=fen, reference=f"test:{next(_seq)}:{user.pk}")
+    return money.wallet_balance(user)
+
+
+def fund_earnings(rider: User, fen: int) -> int:
+    """Credit a rider's earnings (a bonus grant) without running orders; returns the balance."""
+    from payments import selectors as money
+    from payments import services as payments
+
+    payments.earnings_grant(rider=rider, amount_fen=fen, reference=f"test:{next(_seq)}:{rider.pk}")
+    return money.earnings_balance(rider)
+
+
+# --- errand kinds, photos (ordering) ------------------------------------------------------------
+
+ERRAND_DETAILS = {
+    "parcel": {"courier": "sf", "pickup_code": "3-2-1045", "size_class": "small"},
+    "buy": {"budget_cap_fen": 3000, "size_class": "small"},
+    "document": {"confidential": True},
+    "queue": {"duration_minutes": 60},  # start_at: see make_errand
+    "custom": {"offered_price_fen": 800},
+}
+
+
+def image_bytes(fmt: str = "JPEG", size=(64, 48), color=(30, 120, 200), exif_gps: bool = False):
+    """An image file's bytes; with exif_gps a JPEG carrying a camera model and a GPS position."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGBA" if fmt == "PNG" else "RGB", size, color)
+    out = io.BytesIO()
+    kwargs = {}
+    if exif_gps:
+        exif = Image.Exif()
+        exif[0x0110] = "Campus Phone 12"  # Model
+        exif[0x8825] = {1: "N", 2: (30.0, 18.0, 0.0), 3: "E", 4: (120.0, 4.0, 48.0)}  # GPS IFD
+        kwargs["exif"] = exif
+    image.save(out, format=fmt, **kwargs)
+    return out.getvalue()
+
+
+def photo_upload(fmt: str = "JPEG", name: str | None = None, **kw):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(fmt, fmt.lower())
+    return SimpleUploadedFile(
+        name or f"item.{ext}", image_bytes(fmt, **kw), content_type=f"image/{ext}"
+    )
+
+
+def make_errand(*, customer: User, campus: Campus, kind: str = "parcel", details=None, **kw):
+    """An order of `kind` with valid details (through the real service, like make_order)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    full = dict(ERRAND_DETAILS[kind])
+    if kind == "queue":
+        full["start_at"] = timezone.now() + timedelta(minutes=20)
+    full.update(details or {})
+    pickup = kw.pop("pickup", "P1" if kind in ("parcel", "queue") else "C1")
+    dropoff = kw.pop("dropoff", pickup if kind == "queue" else "D3")
+    kw.setdefault("description", "列表: 牛奶, 面包" if kind == "buy" else "")
+    return make_order(
+        customer=customer,
+        campus=campus,
+        kind=kind,
+        pickup=pickup,
+        dropoff=dropoff,
+        details=full,
+        **kw,
+    )
+
+
 # --- dispatch -------------------------------------------------------------------------------------
 
 
@@ -214,25 +298,3 @@ def make_takeout(*, customer: User, merchant, lines, dropoff: str = "D3", fund: 
         dropoff_building=building(merchant.campus, dropoff),
         **kw,
     )
-
-
-def fund_wallet(user: User, fen: int = 0, *, at_least: int | None = None) -> int:
-    """Credit `fen` to the user's wallet (or enough to reach `at_least`) through a promotional
-    grant, the way the demo seed does; returns the new balance."""
-    from payments import selectors as money
-    from payments import services as payments
-
-    if at_least is not None:
-        fen = max(0, at_least - money.wallet_balance(user))
-    if fen:
-        payments.wallet_grant(user=user, amount_fen=fen, reference=f"test:{next(_seq)}:{user.pk}")
-    return money.wallet_balance(user)
-
-
-def fund_earnings(rider: User, fen: int) -> int:
-    """Credit a rider's earnings (a bonus grant) without running orders; returns the balance."""
-    from payments import selectors as money
-    from payments import services as payments
-
-    payments.earnings_grant(rider=rider, amount_fen=fen, reference=f"test:{next(_seq)}:{rider.pk}")
-    return money.earnings_balance(rider)
