@@ -100,11 +100,13 @@ class Line:
     def label(self) -> str:
         base = str(LINE_LABELS[self.code])
         if self.code == "distance":
-            return f"{base} ({self.args['m']} m)"
+            return _("%(label)s (%(m)s m)") % {"label": base, "m": self.args["m"]}
         if self.code == "size":
-            return f"{base}: {SizeClass(self.args['size']).label}"
+            size = SizeClass(self.args["size"]).label
+            return _("%(label)s: %(size)s") % {"label": base, "size": size}
         if self.code == "queue_time":
-            return f"{base} ({self.args['minutes']} min)"
+            minutes = self.args["minutes"]
+            return _("%(label)s (%(minutes)s min)") % {"label": base, "minutes": minutes}
         if self.code == "peak":
             return f"{base} (+{self.args['percent']}%)"
         return base
