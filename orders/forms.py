@@ -1,6 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Address
 from campus.models import Building
@@ -21,7 +22,7 @@ PICKUP_LABELS = {
     Kind.BUY: _("Buy at"),
     Kind.DOCUMENT: _("Pick up at"),
     Kind.QUEUE: _("Where to queue"),
-    Kind.CUSTOM: _("Start at"),
+    Kind.CUSTOM: pgettext_lazy("place", "Start at"),
 }
 
 
