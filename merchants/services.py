@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from campus.models import Building
 from merchants import pricing, selectors
@@ -758,9 +759,9 @@ def takeout_place(*, customer, merchant: Merchant, lines, **checkout) -> Order:
 # --- the merchant's track ---------------------------------------------------------------------
 
 STEP_NOTES = {
-    MerchantStatus.ACCEPTED: _("Merchant accepted the order"),
-    MerchantStatus.PREPARING: _("Merchant is preparing the food"),
-    MerchantStatus.READY: _("Food is ready for pickup (出餐)"),
+    MerchantStatus.ACCEPTED: gettext_lazy("Merchant accepted the order"),
+    MerchantStatus.PREPARING: gettext_lazy("Merchant is preparing the food"),
+    MerchantStatus.READY: gettext_lazy("Food is ready for pickup (出餐)"),
 }
 
 

@@ -10,6 +10,7 @@ import json
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -38,7 +39,7 @@ def nest_detail_errors(errors: dict) -> dict:
 class DetailsField(serializers.JSONField):
     """The kind's details: a JSON object (or, in a multipart form, a JSON-encoded string)."""
 
-    default_error_messages = {"invalid": _("Give the details as a JSON object.")}
+    default_error_messages = {"invalid": gettext_lazy("Give the details as a JSON object.")}
 
     def to_internal_value(self, data):
         if isinstance(data, bytes | str):

@@ -184,3 +184,17 @@ def test_api_validation_message_is_chinese_by_default(zh, student):
     response = client.post("/api/orders/", {}, format="json")
     assert response.status_code == 400
     assert "此项为必填项。" in str(response.json())
+
+
+def test_api_field_message_follows_each_request_language(zh, student, campus):
+    """Messages defined at import time must be lazy, or every user gets one language."""
+    client = APIClient()
+    client.force_authenticate(student)
+    payload = {"kind": "parcel", "details": ["not", "an", "object"]}
+
+    default = client.post("/api/orders/quote/", payload, format="json")
+    english = client.post("/api/orders/quote/", payload, format="json", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert default.status_code == english.status_code == 400
+    assert "请以 JSON 对象的形式提供详情。" in str(default.json())
+    assert "Give the details as a JSON object." in str(english.json())
