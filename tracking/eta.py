@@ -19,15 +19,17 @@ history, the campus's default speed (dispatch settings, else walking). The range
 at a faster and a slower speed with shorter and longer stops (wider when the speed is a default
 guess or the position is old).
 
-Estimates are pushed to the order's watchers only when they change meaningfully (the time by
-PUSH_SHIFT_SECONDS or more, the range's minutes, the number of stops before yours, the risk), by
+Estimates are pushed to the order's watchers only when they change meaningfully (the time or an
+end of the range by PUSH_SHIFT_SECONDS or more, the number of stops before yours, the risk), by
 a ticker that runs in each socket server process for the orders watched there (`start`,
-`watch`); the snapshot carries the latest estimate. The path still ahead is pushed with it when
-the rider has moved on, so the customer's map redraws it.
+`watch`); the snapshot carries the latest estimate. The page trims the path it drew as the rider
+moves along it; a new path is pushed with the estimate only when the rider leaves the drawn one.
+A round shares one Dijkstra tree per stop (building) between all its estimates (PathDistances).
 """
 
 import asyncio
 import logging
+import math
 import weakref
 from collections import Counter
 from collections.abc import Callable
@@ -35,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections
@@ -46,7 +49,7 @@ from tracking import broadcast, live
 
 logger = logging.getLogger("tracking.eta")
 
-TICK_SECONDS = float(getattr(settings, "TRACKING_ETA_TICK_SECONDS", 5.0))
+TICK_SECONDS = float(getattr(settings, "TRACKING_ETA_TICK_SECONDS", 10.0))
 SAMPLE_WINDOW_S = 120
 SAMPLES_MAX = 40
 MOVING_MPS = 0.5  # slower than this between two samples: standing (at a counter, a door)
@@ -59,6 +62,7 @@ NO_POSITION_APPROACH_S = 600  # an accepted order whose rider's position is unkn
 STALE_POSITION_S = 60
 PUSH_SHIFT_SECONDS = 60
 ROUTE_MOVE_M = 15
+ROUTE_SLACK_M = 30
 FRESH_SECONDS = max(3 * TICK_SECONDS, 15)  # a stored estimate this young serves a snapshot
 PLAN_TTL = 30
 SETTINGS_TTL = 60
@@ -176,28 +180,170 @@ class Stop:
 
 
 def walk(
-    start: tuple[float, float],
+    legs_m: list[float],
     stops: list[Stop],
     *,
     now: float,
     speed: float,
     service_factor: float = 1.0,
-    distance: Callable[[tuple, tuple], float],
     start_delay_s: float = 0.0,
 ) -> float:
-    """POSIX time of arrival at the last stop."""
+    """POSIX time of arrival at the last stop; legs_m[i]: metres to stops[i] from the point
+    before it."""
     t = now + start_delay_s
-    here = start
     for i, stop in enumerate(stops):
-        there = (stop.lng, stop.lat)
-        t += distance(here, there) / speed
+        t += legs_m[i] / speed
         if i == len(stops) - 1:
             return t
         t += stop.service_s * service_factor
         if stop.not_before is not None:
             t = max(t, stop.not_before)
-        here = there
     return t
+
+
+class _Segments:
+    """Every path segment of a graph, for projecting a point onto the nearest one (numpy)."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        lat0 = float(np.mean(graph.nodes[:, 1])) if len(graph.nodes) else 0.0
+        self.kx = 111_320.0 * math.cos(math.radians(lat0))  # metres per degree, locally
+        self.ky = 110_574.0
+        rows = []  # (edge index, point index, cumulative metres at the segment's start)
+        self.edges: list[tuple[int, int, list, float]] = []  # (u, v, coords from u, metres)
+        for (u, v), coords in graph.edge_coords.items():
+            if u > v:
+                continue
+            walked = 0.0
+            e = len(self.edges)
+            for i, (a, b) in enumerate(zip(coords, coords[1:], strict=False)):
+                rows.append((e, i, walked, a[0], a[1], b[0], b[1]))
+                walked += haversine_m(a[0], a[1], b[0], b[1])
+            self.edges.append((u, v, coords, walked))
+        arr = np.array(rows, dtype=float).reshape(-1, 7)
+        self.edge_of, self.index, self.cum = arr[:, 0].astype(int), arr[:, 1].astype(int), arr[:, 2]
+        self.a = arr[:, 3:5]
+        self.b = arr[:, 5:7]
+
+    def project(self, lng: float, lat: float):
+        """(edge index, point index, t, projected (lng, lat), metres off the path, metres along
+        the edge from its first node) of the nearest point on any segment."""
+        scale = np.array([self.kx, self.ky])
+        p = np.array([lng, lat]) * scale
+        a, b = self.a * scale, self.b * scale
+        ab = b - a
+        length2 = (ab**2).sum(axis=1)
+        t = np.clip(((p - a) * ab).sum(axis=1) / np.where(length2 > 0, length2, 1), 0, 1)
+        q = a + ab * t[:, None]
+        off = np.sqrt(((q - p) ** 2).sum(axis=1))
+        k = int(np.argmin(off))
+        point = tuple(self.a[k] + (self.b[k] - self.a[k]) * t[k])
+        seg_m = haversine_m(*self.a[k], *self.b[k])
+        along = float(self.cum[k] + t[k] * seg_m)
+        return int(self.edge_of[k]), int(self.index[k]), float(t[k]), point, float(off[k]), along
+
+
+_segments: dict[int, _Segments] = {}
+
+
+def _segments_for(graph) -> _Segments:
+    found = _segments.get(id(graph))
+    if found is None or found.graph is not graph:  # a rebuilt graph is a new object
+        if len(_segments) > 32:
+            _segments.clear()
+        found = _segments[id(graph)] = _Segments(graph)
+    return found
+
+
+class PathDistances:
+    """Path distances and paths on the campus graph *towards stops* (buildings): one Dijkstra tree
+    per stop node, shared by every estimate that uses this object (a ticker round shares one per
+    campus), so a round costs a tree per building, not per rider. The starting point (a rider
+    between two junctions) is projected onto the nearest path segment and leaves it by whichever
+    end is shorter; stops sit on graph nodes (entrances). Points the paths do not connect walk
+    straight."""
+
+    DETOUR = 1.4
+
+    def __init__(self, graph):
+        self.graph = graph
+        self._trees: dict[int, tuple] = {}
+        self._nodes: dict[tuple[float, float], tuple[int, float]] = {}
+        self._starts: dict[tuple[float, float], tuple] = {}
+
+    def _node(self, pt) -> tuple[int, float]:
+        key = (round(pt[0], 7), round(pt[1], 7))
+        found = self._nodes.get(key)
+        if found is None:
+            node = self.graph.nearest_node(*pt)
+            x, y = self.graph.nodes[node]
+            found = self._nodes[key] = (node, haversine_m(pt[0], pt[1], float(x), float(y)))
+        return found
+
+    def _start(self, pt):
+        key = (round(pt[0], 7), round(pt[1], 7))
+        found = self._starts.get(key)
+        if found is None:
+            found = self._starts[key] = _segments_for(self.graph).project(*pt)
+        return found
+
+    def _tree(self, node: int):
+        tree = self._trees.get(node)
+        if tree is None:
+            from scipy.sparse.csgraph import dijkstra
+
+            tree = self._trees[node] = dijkstra(
+                self.graph.matrix, indices=node, return_predecessors=True
+            )
+        return tree
+
+    def _exit(self, a, nb: int):
+        """How the start leaves its segment towards stop node nb: (metres, via node, edge, index,
+        t, projected point, metres off), or None if the paths do not lead to nb."""
+        e, i, t, point, off, along = self._start(a)
+        u, v, _coords, total = _segments_for(self.graph).edges[e]
+        dist = self._tree(nb)[0]
+        options = [(along + dist[u], u), (total - along + dist[v], v)]
+        metres, via = min(options)
+        if not math.isfinite(metres):
+            return None
+        return metres + off, via, e, i, t, point, off
+
+    def __call__(self, a, b) -> float:
+        if len(self.graph.nodes) == 0:
+            return haversine_m(*a, *b) * self.DETOUR
+        nb, sb = self._node(b)
+        found = self._exit(a, nb)
+        if found is None:
+            return haversine_m(*a, *b) * self.DETOUR
+        return found[0] + sb
+
+    def path(self, a, b) -> list[tuple[float, float]]:
+        """(lng, lat) points from a to b along the paths."""
+        if len(self.graph.nodes) == 0:
+            return [tuple(a), tuple(b)]
+        nb, _ = self._node(b)
+        found = self._exit(a, nb)
+        if found is None:
+            return [tuple(a), tuple(b)]
+        _m, via, e, i, _t, point, _off = found
+        u, _v, coords, _total = _segments_for(self.graph).edges[e]
+        # Along the start's own segment to the node it leaves by, then node to node.
+        along = list(reversed(coords[: i + 1])) if via == u else list(coords[i + 1 :])
+        out = [tuple(a), point, *along]
+        pred = self._tree(nb)[1]
+        chain = [via]
+        while chain[-1] != nb:  # the tree is rooted at b: predecessors lead from via to b
+            chain.append(int(pred[chain[-1]]))
+        for x, y in zip(chain, chain[1:], strict=False):
+            out.extend(self.graph.edge_coords[(x, y)][1:])
+        out.append(tuple(b))
+        clean = [out[0]]
+        for c in out[1:]:
+            c = (float(c[0]), float(c[1]))
+            if haversine_m(*c, *clean[-1]) > 0.01:
+                clean.append(c)
+        return clean
 
 
 @dataclass(frozen=True)
@@ -241,7 +387,11 @@ class Eta:
 
 
 def _place(building) -> tuple[float, float]:
-    return (building.lng, building.lat)
+    # GEOS coordinate access costs microseconds a time: a ticker round reads each entrance once.
+    found = getattr(building, "_eta_place", None)
+    if found is None:
+        found = building._eta_place = (building.lng, building.lat)
+    return found
 
 
 def own_stops(order, now: float) -> list[Stop]:
@@ -303,12 +453,6 @@ def rider_plan(rider_id: int) -> list[tuple[int, str, float, float]] | None:
     return plan or None
 
 
-def _distance_fn(graph) -> Callable[[tuple, tuple], float]:
-    if len(graph.nodes) == 0:
-        return lambda a, b: haversine_m(*a, *b) * 1.3
-    return lambda a, b: graph.route(a, b).distance_m
-
-
 def estimate(
     order,
     *,
@@ -318,6 +462,7 @@ def estimate(
     now: datetime | None = None,
     graph=None,
     plan: list | None = None,
+    distances: "PathDistances | None" = None,
 ) -> Eta | None:
     """The order's ETA, or None when there is nothing to estimate (no rider yet, over, a queue
     errand whose rider stays at the place). `others`: the rider's other active orders."""
@@ -327,8 +472,8 @@ def estimate(
         return None
     now_dt = now or datetime.now(UTC)
     now_ts = now_dt.timestamp()
-    graph = graph if graph is not None else campus_graph(order.campus)
-    distance = _distance_fn(graph)
+    if distances is None:
+        distances = PathDistances(graph if graph is not None else campus_graph(order.campus))
 
     speed = recent_speed(samples or [])
     source = "recent" if speed is not None else "default"
@@ -356,18 +501,17 @@ def estimate(
     else:
         start = _place(order.pickup_building)
 
+    points = [start] + [(stop.lng, stop.lat) for stop in stops]
+    legs = [distances(points[i], points[i + 1]) for i in range(len(stops))]
+
     def arrive(speed_factor: float, service_factor: float, extra_s: float = 0.0) -> float:
-        return (
-            walk(
-                start,
-                stops,
-                now=now_ts,
-                speed=speed * speed_factor,
-                service_factor=service_factor,
-                distance=distance,
-                start_delay_s=delay,
-            )
-            + extra_s
+        return extra_s + walk(
+            legs,
+            stops,
+            now=now_ts,
+            speed=speed * speed_factor,
+            service_factor=service_factor,
+            start_delay_s=delay,
         )
 
     wide = source == "default"
@@ -376,11 +520,7 @@ def estimate(
     # An old position: the rider may be anywhere the time since allowed (capped).
     stale_s = min(age, 600) if age > STALE_POSITION_S else 0.0
     high = arrive(0.6 if wide else 0.75, 1.5, extra_s=stale_s)
-    remaining = 0.0
-    here = start
-    for stop in stops:
-        remaining += distance(here, (stop.lng, stop.lat))
-        here = (stop.lng, stop.lat)
+    remaining = sum(legs)
     waiting = None
     ready = ready_at(order) if order.status == Status.ACCEPTED else None
     if ready is not None and ready.timestamp() > now_ts:
@@ -400,20 +540,16 @@ def estimate(
 
 
 def changed_meaningfully(old: dict | None, new: dict | None) -> bool:
-    """Whether watchers should hear of a new estimate."""
+    """Whether watchers should hear of a new estimate: its time or either end of its range moved
+    by PUSH_SHIFT_SECONDS or more (a shift, not a minute boundary crossed, so that an estimate
+    hovering around hh:mm:00 does not flap), or the stops before it, the risk to the promise or
+    the wait for the merchant changed."""
     if (old is None) != (new is None):
         return True
     if old is None:
         return False
-
-    def minute(iso: str) -> int:
-        return int(datetime.fromisoformat(iso).timestamp() // 60)
-
-    shift = abs(_ts(new["at"]) - _ts(old["at"]))
     return (
-        shift >= PUSH_SHIFT_SECONDS
-        or minute(new["low"]) != minute(old["low"])
-        or minute(new["high"]) != minute(old["high"])
+        any(abs(_ts(new[k]) - _ts(old[k])) >= PUSH_SHIFT_SECONDS for k in ("at", "low", "high"))
         or new["stops_before"] != old["stops_before"]
         or new["risk"] != old["risk"]
         or new["waiting_for"] != old["waiting_for"]
@@ -423,29 +559,36 @@ def changed_meaningfully(old: dict | None, new: dict | None) -> bool:
 # --- the path still ahead ----------------------------------------------------------------------
 
 
-def remaining_route(order, position: dict | None, graph=None) -> list[list[float]]:
-    """The planned path still ahead on the campus graph, [lat, lng] pairs for the map: from the
-    rider's position (when the viewer may see it, else from the pickup) through this order's
-    own stops. Stops for other customers are never drawn."""
-    graph = graph if graph is not None else campus_graph(order.campus)
-    if len(graph.nodes) == 0:
-        return []
+def _own_legs(order, position: dict | None) -> list[tuple]:
+    """(from, to) legs of the path drawn for this order: from the rider's position (when the
+    viewer may see it, else from the pickup) through this order's own stops. Stops for other
+    customers are never drawn."""
     pickup, dropoff = _place(order.pickup_building), _place(order.dropoff_building)
     if order.status in (Status.PENDING, Status.OPEN):
-        legs = [(pickup, dropoff)]
-    elif order.status == Status.ACCEPTED:
-        start = (position["lng"], position["lat"]) if position else pickup
-        legs = [(start, pickup), (pickup, dropoff)]
-    elif order.status in WITH_RIDER:
-        start = (position["lng"], position["lat"]) if position else pickup
-        legs = [(start, dropoff)]
-    else:
+        return [(pickup, dropoff)]
+    start = (position["lng"], position["lat"]) if position else pickup
+    if order.status == Status.ACCEPTED:
+        return [(start, pickup), (pickup, dropoff)]
+    if order.status in WITH_RIDER:
+        return [(start, dropoff)]
+    return []
+
+
+def remaining_route(order, position: dict | None, graph=None, *, distances=None) -> list:
+    """The planned path still ahead on the campus graph, [lat, lng] pairs for the map."""
+    if distances is None:
+        distances = PathDistances(graph if graph is not None else campus_graph(order.campus))
+    if len(distances.graph.nodes) == 0:
         return []
     coords: list[tuple[float, float]] = []
-    for a, b in legs:
-        part = graph.route(a, b).coords
+    for a, b in _own_legs(order, position):
+        part = distances.path(a, b)
         coords.extend(part if not coords else part[1:])
     return [[round(lat, 6), round(lng, 6)] for lng, lat in coords]
+
+
+def _own_metres(order, position: dict | None, distances) -> float:
+    return sum(distances(a, b) for a, b in _own_legs(order, position))
 
 
 # --- what watchers were last told (cache) ------------------------------------------------------
@@ -457,18 +600,36 @@ def _state_key(number: str) -> str:
 
 @dataclass
 class Told:
-    """The last estimate (and path origin) an order's watchers were given."""
+    """The last estimate an order's watchers were given, and where the path they were given
+    starts (route_from, None: from the pickup) and how long it was then (route_m)."""
 
     eta: dict | None
     route_from: tuple[float, float] | None
+    route_m: float
     at: float  # POSIX time it was stored
 
     def as_cache(self) -> dict:
-        return {"eta": self.eta, "from": self.route_from, "at": self.at}
+        return {"eta": self.eta, "from": self.route_from, "m": self.route_m, "at": self.at}
 
 
 def _told(raw) -> Told | None:
-    return Told(raw["eta"], raw["from"], raw["at"]) if raw else None
+    return Told(raw["eta"], raw["from"], raw.get("m", 0.0), raw["at"]) if raw else None
+
+
+def off_the_drawn_path(told: Told | None, origin: dict | None, own_m: float) -> bool:
+    """Whether watchers need a new path: they have none from the rider yet, or the rider left the
+    one they have. Along it, the page trims the path itself (static/tracking/order_live.js); the
+    rider has left it when the path still ahead is longer than the drawn one less the straight
+    distance covered since (plus ROUTE_SLACK_M for GPS noise)."""
+    if origin is None:
+        return False
+    here = (origin["lng"], origin["lat"])
+    if told is None or told.route_from is None:
+        return True
+    moved = haversine_m(*told.route_from, *here)
+    if moved < ROUTE_MOVE_M:
+        return False
+    return own_m > told.route_m - moved + ROUTE_SLACK_M
 
 
 def _others_for(riders: set[int]) -> dict[int, list]:
@@ -483,6 +644,34 @@ def _others_for(riders: set[int]) -> dict[int, list]:
     return found
 
 
+_TICK_FIELDS = (
+    "id",
+    "number",
+    "campus_id",
+    "customer_id",
+    "rider_id",
+    "kind",
+    "status",
+    "confidential",
+    "pickup_building_id",
+    "dropoff_building_id",
+    "promised_at",
+    "accepted_at",
+    "created_at",
+)
+
+
+def _attach_buildings(orders) -> None:
+    """Load the orders' pickup and drop-off buildings once (entrances only) and attach them."""
+    from campus.models import Building
+
+    ids = {o.pickup_building_id for o in orders} | {o.dropoff_building_id for o in orders}
+    found = {b.pk: b for b in Building.objects.filter(pk__in=ids).only("id", "entrance")}
+    for order in orders:
+        order.pickup_building = found[order.pickup_building_id]
+        order.dropoff_building = found[order.dropoff_building_id]
+
+
 def _positions(rider_ids) -> dict[int, dict]:
     keys = {live._key(r): r for r in rider_ids}
     return {keys[k]: v["p"] for k, v in cache.get_many(list(keys)).items() if v}
@@ -494,7 +683,9 @@ def _visible_position(order, position):
     return position if order.status in customer_visible_statuses(order.campus) else None
 
 
-def eta_for_snapshot(order, position: dict | None = None, *, graph=None) -> dict | None:
+def eta_for_snapshot(
+    order, position: dict | None = None, *, graph=None, distances=None
+) -> dict | None:
     """The estimate a watcher joining now is given: the one last told if it is fresh, else a new
     one (then stored as told, so that the ticker pushes changes relative to it)."""
     if order.status not in WITH_RIDER or order.rider_id is None:
@@ -505,6 +696,8 @@ def eta_for_snapshot(order, position: dict | None = None, *, graph=None) -> dict
         return told.eta
     if position is None:
         position = live.position_get(order.rider_id)
+    if distances is None:
+        distances = PathDistances(graph if graph is not None else campus_graph(order.campus))
     samples = speed_observe(order.rider_id, position)
     others = _others_for({order.rider_id})[order.rider_id]
     plan = rider_plan(order.rider_id) if len(others) > 1 else None
@@ -514,56 +707,62 @@ def eta_for_snapshot(order, position: dict | None = None, *, graph=None) -> dict
         others=others,
         samples=samples,
         now=now,
-        graph=graph,
         plan=plan,
+        distances=distances,
     )
     payload = found.payload() if found else None
-    origin = _visible_position(order, position)
-    route_from = (origin["lng"], origin["lat"]) if origin else None
     if told is not None and not changed_meaningfully(told.eta, payload):
         payload = told.eta  # keep what watchers were told: the ticker measures drift from it
-    cache.set(
-        _state_key(order.number),
-        Told(
-            payload, route_from or (told.route_from if told else None), now.timestamp()
-        ).as_cache(),
-        max(FRESH_SECONDS * 4, 120),
-    )
+    # A joining page draws the path from the snapshot: that is now the path watchers have.
+    origin = _visible_position(order, position)
+    route_from = (origin["lng"], origin["lat"]) if origin else None
+    state = Told(payload, route_from, _own_metres(order, origin, distances), now.timestamp())
+    cache.set(_state_key(order.number), state.as_cache(), max(FRESH_SECONDS * 4, 120))
     return payload
 
 
 def tick(numbers, *, now: datetime | None = None) -> list[tuple[str, dict]]:
     """Estimate every watched order with a rider; return (number, layer message) for those whose
-    watchers should hear of it (meaningful change, or the rider moved on along the path)."""
+    watchers should hear of it: a meaningful change, or the rider left the path drawn for them."""
     from orders.models import Order
 
     now = now or datetime.now(UTC)
-    orders = list(
-        Order.objects.filter(number__in=list(numbers), status__in=WITH_RIDER, rider__isnull=False)
-        .select_related("campus", "pickup_building", "dropoff_building")
+    watched = set(numbers)
+    # One query for the watched orders and every other active order of their riders (the stops
+    # before them), without the geometry columns nobody here reads; one for their buildings.
+    riders_q = Order.objects.filter(number__in=list(watched), status__in=WITH_RIDER).values(
+        "rider_id"
+    )
+    rows = list(
+        Order.objects.filter(status__in=WITH_RIDER, rider_id__in=riders_q)
+        .select_related("campus")
+        .only(*_TICK_FIELDS, "campus__id", "campus__tracking_visible_from")
         .order_by("pk")
     )
+    _attach_buildings(rows)
+    orders = [o for o in rows if o.number in watched]
     if not orders:
         return []
     riders = {o.rider_id for o in orders}
+    others: dict[int, list] = {r: [] for r in riders}
+    for row in rows:
+        others[row.rider_id].append(row)
     positions = _positions(riders)
     samples_found = cache.get_many([_samples_key(r) for r in riders])
     samples = {
         r: speed_observe(r, positions.get(r), samples_found.get(_samples_key(r)) or [])
         for r in riders
     }
-    others = _others_for(riders)
     told_raw = cache.get_many([_state_key(o.number) for o in orders])
-    graphs: dict[int, object] = {}
+    trees: dict[int, PathDistances] = {}  # per campus, shared by the whole round
     out: list[tuple[str, dict]] = []
     store: dict[str, dict] = {}
     for order in orders:
-        graph = graphs.get(order.campus_id)
-        if graph is None:
-            graph = graphs[order.campus_id] = campus_graph(order.campus)
+        distances = trees.get(order.campus_id)
+        if distances is None:
+            distances = trees[order.campus_id] = PathDistances(campus_graph(order.campus))
         rider = order.rider_id
         mine = others.get(rider, [])
-        plan = rider_plan(rider) if len(mine) > 1 else None
         position = positions.get(rider)
         try:
             found = estimate(
@@ -572,8 +771,8 @@ def tick(numbers, *, now: datetime | None = None) -> list[tuple[str, dict]]:
                 others=mine,
                 samples=samples.get(rider),
                 now=now,
-                graph=graph,
-                plan=plan,
+                plan=rider_plan(rider) if len(mine) > 1 else None,
+                distances=distances,
             )
         except Exception:
             logger.exception("eta: could not estimate order %s", order.number)
@@ -581,22 +780,21 @@ def tick(numbers, *, now: datetime | None = None) -> list[tuple[str, dict]]:
         payload = found.payload() if found else None
         told = _told(told_raw.get(_state_key(order.number)))
         origin = _visible_position(order, position)
-        route_from = (origin["lng"], origin["lat"]) if origin else None
-        moved = route_from is not None and (
-            told is None
-            or told.route_from is None
-            or haversine_m(*told.route_from, *route_from) >= ROUTE_MOVE_M
-        )
+        own_m = _own_metres(order, origin, distances) if origin else 0.0
+        redraw = off_the_drawn_path(told, origin, own_m)
         eta_changed = told is None or changed_meaningfully(told.eta, payload)
-        if not eta_changed and not moved:
+        if not eta_changed and not redraw:
             continue
-        route = remaining_route(order, origin, graph) if moved else None
+        route = remaining_route(order, origin, distances=distances) if redraw else None
         eta_out = payload if eta_changed else told.eta
         out.append((order.number, broadcast.eta_message(order.number, eta_out, route)))
+        if redraw:
+            route_from, route_m = (origin["lng"], origin["lat"]), own_m
+        else:
+            route_from = told.route_from if told else None
+            route_m = told.route_m if told else 0.0
         store[_state_key(order.number)] = Told(
-            eta_out,
-            route_from if moved else (told.route_from if told else None),
-            now.timestamp(),
+            eta_out, route_from, route_m, now.timestamp()
         ).as_cache()
     if store:
         cache.set_many(store, max(FRESH_SECONDS * 4, 120))

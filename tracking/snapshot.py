@@ -30,7 +30,7 @@ def order_snapshot(order, viewer) -> dict:
     position = live.position_get(order.rider_id) if order.rider_id else None
     shown = position if rider_visible_to(order, viewer) else None
     chat_state = chat.chat_state(order, viewer)
-    graph = campus_graph(order.campus)
+    distances = eta.PathDistances(campus_graph(order.campus))  # shared by the path and the ETA
     return {
         "type": "snapshot",
         "number": order.number,
@@ -41,10 +41,10 @@ def order_snapshot(order, viewer) -> dict:
         "timeline": [broadcast.event_payload(e) for e in order.events.all()],
         "rider": broadcast.rider_card(order),
         "position": shown,
-        "route": eta.remaining_route(order, shown, graph),
+        "route": eta.remaining_route(order, shown, distances=distances),
         # The estimate uses the rider's position even when the viewer may not see it: a time
         # tells nobody where the rider is.
-        "eta": eta.eta_for_snapshot(order, position, graph=graph),
+        "eta": eta.eta_for_snapshot(order, position, distances=distances),
         "promised_at": order.promised_at.isoformat() if order.promised_at else None,
         "chat": chat_state.payload() if chat_state else None,
     }

@@ -103,6 +103,21 @@ def test_eta_is_the_remaining_path_over_the_recent_speed(picked_up):
     assert found.high.timestamp() - NOW.timestamp() == pytest.approx(metres / 2.25, abs=2)
 
 
+def test_a_rider_between_two_junctions_is_placed_on_the_path(picked_up):
+    # Half way between the road nodes under D1 and D2: on towards D3, not back to a junction.
+    found = eta.estimate(fresh(picked_up), position=at(1.5), samples=[], now=NOW)
+    assert found.remaining_m == pytest.approx(1.5 * ROAD + SPUR, abs=2)
+    # A little off the road (GPS): the straight step onto it counts too.
+    beside = eta.estimate(fresh(picked_up), position=at(1.5, 0.1), samples=[], now=NOW)
+    assert beside.remaining_m == pytest.approx(1.5 * ROAD + SPUR + SPUR / 5, abs=2)
+    route = eta.remaining_route(fresh(picked_up), at(1.5, 0.1))
+    assert route[0] == pytest.approx([LAT0 + 0.1 * DY, LNG0 + 1.5 * DX], abs=1e-6)
+    assert route[1] == pytest.approx([LAT0, LNG0 + 1.5 * DX], abs=1e-6)  # onto the road
+    assert route[-1] == pytest.approx(
+        [picked_up.dropoff_building.lat, picked_up.dropoff_building.lng], abs=1e-6
+    )
+
+
 def test_without_recent_movement_the_campus_speed_is_used_with_a_wider_range(picked_up):
     found = eta.estimate(fresh(picked_up), position=at(-1), samples=[], now=NOW)
     metres = 4 * ROAD + SPUR
@@ -226,17 +241,30 @@ def test_estimates_are_pushed_only_when_they_change_meaningfully(picked_up, ride
     first = eta.tick([picked_up.number])
     assert [n for n, _ in first] == [picked_up.number]
     assert first[0][1]["type"] == broadcast.ETA_EVENT
+    assert first[0][1]["payload"]["route"][0] == pytest.approx([LAT0, LNG0 - DX], abs=1e-6)
     assert eta.tick([picked_up.number]) == []  # nothing moved
-    factories.set_position(rider_male, dx=-1.05)  # 5 m: no new path, the ETA barely moves
+    factories.set_position(rider_male, dx=-1.05)  # 5 m: the ETA barely moves
     assert eta.tick([picked_up.number]) == []
-    factories.set_position(rider_male, dx=2.5)  # most of the way
+    # Most of the way along the drawn path: a new estimate; the page trims the path itself.
+    factories.set_position(rider_male, dx=2.5)
     pushed = eta.tick([picked_up.number])
     payload = pushed[0][1]["payload"]
-    assert payload["eta"]["remaining_m"] < 200
-    assert payload["route"][0] == pytest.approx([LAT0, LNG0 + 2.5 * DX], abs=1e-6)
+    assert payload["eta"]["remaining_m"] < 200 and "route" not in payload
 
 
-def test_meaningful_means_a_minute_a_range_minute_a_stop_or_the_risk():
+def test_a_new_path_is_pushed_when_the_rider_leaves_the_drawn_one(picked_up, rider_male):
+    factories.set_position(rider_male, dx=-1)
+    eta.tick([picked_up.number])
+    factories.set_position(rider_male, dx=-2.4, dy=0)  # the wrong way, past the canteen
+    pushed = eta.tick([picked_up.number])
+    route = pushed[0][1]["payload"]["route"]
+    assert route[0] == pytest.approx([LAT0, LNG0 - 2.4 * DX], abs=1e-6)
+    assert route[-1] == pytest.approx(
+        [picked_up.dropoff_building.lat, picked_up.dropoff_building.lng], abs=1e-6
+    )
+
+
+def test_meaningful_means_a_minute_either_way_a_stop_or_the_risk():
     base = {
         "at": "2026-03-02T04:10:00+00:00",
         "low": "2026-03-02T04:08:00+00:00",
@@ -248,6 +276,10 @@ def test_meaningful_means_a_minute_a_range_minute_a_stop_or_the_risk():
     assert not eta.changed_meaningfully(base, {**base, "at": "2026-03-02T04:10:40+00:00"})
     assert eta.changed_meaningfully(base, {**base, "at": "2026-03-02T04:11:00+00:00"})
     assert eta.changed_meaningfully(base, {**base, "high": "2026-03-02T04:14:05+00:00"})
+    assert eta.changed_meaningfully(base, {**base, "low": "2026-03-02T04:07:00+00:00"})
+    # Crossing a minute boundary by a few seconds is not news.
+    nudged = {**base, "low": "2026-03-02T04:07:59+00:00", "high": "2026-03-02T04:13:02+00:00"}
+    assert not eta.changed_meaningfully(base, nudged)
     assert eta.changed_meaningfully(base, {**base, "stops_before": 1})
     assert eta.changed_meaningfully(base, {**base, "risk": "at_risk"})
     assert eta.changed_meaningfully(base, None) and not eta.changed_meaningfully(None, None)
