@@ -17,11 +17,21 @@ MAP_ORDERS_MAX = 2000
 
 
 def _has_merchant() -> bool:
+    """Takeout orders carry a merchant's ticket (merchants.TakeoutOrder, `order.takeout`) once the
+    merchants app is installed."""
     try:
-        Order._meta.get_field("merchant")
+        Order._meta.get_field("takeout")
     except Exception:
         return False
     return True
+
+
+def _merchant_of(order) -> dict | None:
+    ticket = getattr(order, "takeout", None)  # the reverse one-to-one: None for errands
+    merchant = getattr(ticket, "merchant", None)
+    if merchant is None:
+        return None
+    return {"id": merchant.pk, "name": str(getattr(merchant, "display_name", merchant))}
 
 
 def _positions(rider_ids) -> dict[int, dict]:
@@ -71,7 +81,7 @@ def ops_map_state(*, now: datetime | None = None) -> dict:
     related = ["pickup_building", "dropoff_building", "rider"]
     merchant = _has_merchant()
     if merchant:
-        related.append("merchant")
+        related.append("takeout__merchant")
     orders_qs = (
         Order.objects.filter(status__in=ACTIVE - {Status.PENDING})
         .select_related(*related)
@@ -94,8 +104,8 @@ def ops_map_state(*, now: datetime | None = None) -> dict:
             "created_at": order.created_at.isoformat(),
             "merchant": None,
         }
-        if merchant and getattr(order, "merchant_id", None):
-            row["merchant"] = {"id": order.merchant_id, "name": str(order.merchant)}
+        if merchant:
+            row["merchant"] = _merchant_of(order)
         orders.append(row)
     return {
         "at": now.isoformat(),

@@ -350,3 +350,22 @@ def test_distance_helpers_agree_with_the_campus_geometry():
     # The figures above rely on these: ~96 m per DX at this latitude, ~50 m per half DY.
     assert ROAD == pytest.approx(111_320 * math.cos(math.radians(LAT0)) * DX, rel=0.01)
     assert SPUR == pytest.approx(50, abs=1)
+
+
+def test_a_takeout_order_waits_for_the_tickets_ready_time(campus, student, rider_male):
+    from merchants.models import TakeoutOrder
+
+    window = factories.make_merchant(campus, staff=[factories.make_user()])
+    order = factories.make_takeout(
+        customer=student, merchant=window, lines=[(factories.make_item(window), 1)]
+    )
+    services.order_accept(order=order, rider=rider_male)
+    ready = NOW + timedelta(minutes=25)
+    TakeoutOrder.objects.filter(order=order).update(expected_ready_at=ready, ready_at=None)
+    found = eta.estimate(fresh(order), position=at(-2), samples=moving_samples(3.0), now=NOW)
+    onwards = SPUR + 5 * ROAD + SPUR  # from the canteen's door (C1, x=-2) to D3's
+    assert found.waiting_for == "merchant"
+    assert found.at.timestamp() == pytest.approx(ready.timestamp() + onwards / 3.0, abs=2)
+    TakeoutOrder.objects.filter(order=order).update(ready_at=NOW)  # ready: no more waiting
+    found = eta.estimate(fresh(order), position=at(-2), samples=moving_samples(3.0), now=NOW)
+    assert found.waiting_for is None and found.at < ready

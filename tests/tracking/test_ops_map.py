@@ -218,3 +218,16 @@ def test_the_ops_socket_is_staff_only_and_batches_positions(campus, student, mon
 
     async_to_sync(scenario)()
     assert live.position_get(rider.pk) is not None
+
+
+def test_takeout_orders_carry_their_merchant_for_the_filter(campus, student, operator):
+    window = factories.make_merchant(campus, staff=[factories.make_user()], name="面馆")
+    order = factories.make_takeout(
+        customer=student, merchant=window, lines=[(factories.make_item(window), 1)]
+    )
+    errand = factories.make_order(customer=student, campus=campus)
+    state = logged_in(operator).get("/api/ops/map/").json()
+    rows = {o["number"]: o for o in state["orders"]}
+    assert state["has_merchants"] is True
+    assert rows[order.number]["merchant"] == {"id": window.pk, "name": "面馆"}
+    assert rows[errand.number]["merchant"] is None
