@@ -52,17 +52,20 @@ class DetailsField(serializers.JSONField):
         return data
 
 
+BUILDINGS = Building.objects.select_related("campus")
+
+
 class OrderInputSerializer(serializers.Serializer):
     """An order as the customer describes it; the quote takes the same input (less the photo)."""
 
     for_quote = False
 
     kind = serializers.ChoiceField(choices=Kind.choices)
-    pickup_building = serializers.PrimaryKeyRelatedField(queryset=Building.objects.all())
+    pickup_building = serializers.PrimaryKeyRelatedField(queryset=BUILDINGS)
     pickup_detail = serializers.CharField(
         max_length=120, required=False, allow_blank=True, default=""
     )
-    dropoff_building = serializers.PrimaryKeyRelatedField(queryset=Building.objects.all())
+    dropoff_building = serializers.PrimaryKeyRelatedField(queryset=BUILDINGS)
     dropoff_detail = serializers.CharField(
         max_length=120, required=False, allow_blank=True, default=""
     )

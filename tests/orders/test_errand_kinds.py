@@ -566,3 +566,8 @@ def test_operators_do_not_see_the_codes_in_admin(document, campus):
     for order, secret in ((document, "Q7Q7"), (parcel, "3-2-1045")):
         html = client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
         assert order.number in html and secret not in html
+
+
+def test_the_riders_task_card_links_to_the_order_page_with_the_kind_steps(buy_order, rider_male):
+    html = logged_in(rider_male).get("/rider/").content.decode()
+    assert f'href="/orders/{buy_order.number}/"' in html
