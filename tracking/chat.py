@@ -138,7 +138,6 @@ def chat_post(*, order, sender, body: str = "", quick: str = "") -> ChatMessage:
     message = ChatMessage.objects.create(
         order=order, sender=sender, role=role, quick=quick, body=mask_phones(body)
     )
-    message.sender = sender
     broadcast.chat_posted_on_commit(order, message_payload(message))
     return message
 

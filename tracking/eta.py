@@ -28,6 +28,7 @@ A round shares one Dijkstra tree per stop (building) between all its estimates (
 """
 
 import asyncio
+import hashlib
 import logging
 import math
 import weakref
@@ -71,11 +72,25 @@ SETTINGS_TTL = 60
 PREP_PROVIDERS: list[Callable] = []
 
 
+_namespaces: dict[str, str] = {}
+
+
+def _ns() -> str:
+    """Like tracking.live's keys: two databases sharing one Redis never read each other's."""
+    from django.db import connections
+
+    name = str(connections.settings["default"].get("NAME") or "")
+    ns = _namespaces.get(name)
+    if ns is None:
+        ns = _namespaces[name] = hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
+    return ns
+
+
 # --- speed -------------------------------------------------------------------------------------
 
 
 def _samples_key(rider_id: int) -> str:
-    return f"eta-samples:{live._ns()}:{rider_id}"
+    return f"eta-samples:{_ns()}:{rider_id}"
 
 
 def _ts(iso: str) -> float:
@@ -115,7 +130,7 @@ def recent_speed(samples: list) -> float | None:
 
 def default_speed(campus) -> float:
     """The campus's usual rider speed: dispatch settings when dispatch has them, else walking."""
-    key = f"eta-speed:{live._ns()}:{campus.pk}"
+    key = f"eta-speed:{_ns()}:{campus.pk}"
     speed = cache.get(key)
     if speed is None:
         speed = WALKING_MPS
@@ -134,7 +149,7 @@ def default_speed(campus) -> float:
 
 def handling_seconds(order) -> float:
     """The kind's handling time at the pickup (orders.ErrandKindSetting), cached a minute."""
-    key = f"eta-handling:{live._ns()}:{order.campus_id}:{order.kind}"
+    key = f"eta-handling:{_ns()}:{order.campus_id}:{order.kind}"
     minutes = cache.get(key)
     if minutes is None:
         from orders.pricing import kind_setting_for
@@ -436,7 +451,7 @@ def planned_stops_before(order, plan: list[tuple[int, str, float, float]]) -> li
 def rider_plan(rider_id: int) -> list[tuple[int, str, float, float]] | None:
     """Dispatch's planned stop order for the rider [(order id, "pickup"|"delivery", lng, lat)],
     cached PLAN_TTL seconds; None when dispatch offers no plan."""
-    key = f"eta-plan:{live._ns()}:{rider_id}"
+    key = f"eta-plan:{_ns()}:{rider_id}"
     found = cache.get(key)
     if found is not None:
         return found or None
@@ -595,7 +610,7 @@ def _own_metres(order, position: dict | None, distances) -> float:
 
 
 def _state_key(number: str) -> str:
-    return f"eta-state:{live._ns()}:{number}"
+    return f"eta-state:{_ns()}:{number}"
 
 
 @dataclass
@@ -672,9 +687,16 @@ def _attach_buildings(orders) -> None:
         order.dropoff_building = found[order.dropoff_building_id]
 
 
-def _positions(rider_ids) -> dict[int, dict]:
-    keys = {live._key(r): r for r in rider_ids}
-    return {keys[k]: v["p"] for k, v in cache.get_many(list(keys)).items() if v}
+def positions_of(rider_ids) -> dict[int, dict]:
+    """The live positions of these riders (tracking.live's batch read when it has one)."""
+    many = getattr(live, "positions_get", None)
+    if many is not None:
+        return {r: p for r, p in many(list(rider_ids)).items() if p}
+    found = {r: live.position_get(r) for r in rider_ids}
+    return {r: p for r, p in found.items() if p}
+
+
+_positions = positions_of
 
 
 def _visible_position(order, position):

@@ -4,7 +4,6 @@ recorded track (the dispute replay) and the windows in which a rider carried an 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
@@ -35,8 +34,9 @@ def _merchant_of(order) -> dict | None:
 
 
 def _positions(rider_ids) -> dict[int, dict]:
-    keys = {live._key(r): r for r in rider_ids}
-    return {keys[k]: v["p"] for k, v in cache.get_many(list(keys)).items() if v}
+    from tracking.eta import positions_of
+
+    return positions_of(rider_ids)
 
 
 def _place(building) -> dict:

@@ -11,7 +11,7 @@ from orders import services
 from orders.status import Status
 from riders import services as rider_services
 from tests import factories
-from tracking import eta, live
+from tracking import broadcast, eta, live
 from tracking.models import TrackAccessLog, TrackPoint
 from tracking.privacy import rider_visible_to
 
@@ -86,14 +86,23 @@ def test_customer_sees_the_rider_during_the_window(
 
 
 @pytest.mark.parametrize("final", [Status.DELIVERED, Status.COMPLETED])
-def test_customer_never_sees_the_rider_after_delivery(final, order, student, rider_male):
+def test_customer_never_sees_the_rider_after_delivery(
+    final, order, student, rider_male, api, monkeypatch, django_capture_on_commit_callbacks
+):
     order = walk_to(order, rider_male, Status.DELIVERED)
     if final == Status.COMPLETED:
         services.order_transition(order=order, to=Status.COMPLETED, actor=student)
     factories.set_position(rider_male, dx=2)
     data = snapshot(student, order)
     assert data["position"] is None and data["route"] == [] and data["eta"] is None
-    assert live.rider_state_load(rider_male.pk).numbers == ()  # fixes no longer routed to it
+    # ... and the rider's next fixes are no longer pushed to the order's watchers.
+    groups: list[str] = []
+    monkeypatch.setattr(broadcast, "send", lambda g, kind, payload: groups.extend(g))
+    lat, lng = factories.point_in(order.campus, dx=2.2)
+    fix = {"lat": lat, "lng": lng, "recorded_at": timezone.now().isoformat()}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api(rider_male).post("/api/rider/location/", fix, format="json").status_code == 200
+    assert groups == [broadcast.OPS_GROUP]
 
 
 def test_customer_of_another_order_of_the_same_rider_sees_only_their_own(
