@@ -427,20 +427,21 @@ class PairCosts:
 def eligibility(jobs: Sequence[Job], couriers: Sequence[Courier]) -> npt.NDArray[np.bool_]:
     """(jobs, couriers): the hard rules that need no travel: pool, own order, capacity left,
     and riders who already turned the job down."""
-    pools = sorted({c.pool for c in couriers})
-    job_ok = np.array([[pool in job.pools for pool in pools] for job in jobs], dtype=bool).reshape(
-        len(jobs), len(pools)
-    )
-    courier_pool = np.array([pools.index(c.pool) for c in couriers], dtype=np.int64)
-    mask = job_ok[:, courier_pool] if len(couriers) else np.zeros((len(jobs), 0), dtype=bool)
+    mask = np.zeros((len(jobs), len(couriers)), dtype=bool)
+    if not len(jobs) or not len(couriers):
+        return mask
+    bit = {pool: 1 << n for n, pool in enumerate(sorted({c.pool for c in couriers}))}
+    job_bits = np.array([sum(bit.get(pool, 0) for pool in job.pools) for job in jobs])
+    courier_bits = np.array([bit[c.pool] for c in couriers])
+    mask = (job_bits[:, None] & courier_bits[None, :]) != 0
     customers = np.array([-1 if j.customer is None else j.customer for j in jobs])
     ids = np.array([c.id for c in couriers])
-    if len(jobs) and len(couriers):
-        mask &= customers[:, None] != ids[None, :]
-        room = np.array([c.load < c.capacity for c in couriers])
-        mask &= room[None, :]
-        position = {c.id: r for r, c in enumerate(couriers)}
-        for j, job in enumerate(jobs):
+    mask &= customers[:, None] != ids[None, :]
+    mask &= np.array([c.load < c.capacity for c in couriers])[None, :]
+    position = None
+    for j, job in enumerate(jobs):
+        if job.excluded:
+            position = position or {c.id: r for r, c in enumerate(couriers)}
             for courier_id in job.excluded:
                 if (r := position.get(courier_id)) is not None:
                     mask[j, r] = False
@@ -487,14 +488,17 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
     # Padded route arrays, index 0 = the rider's position.
     width = max(s.stops for s in states) + 1
     k = np.array([s.stops for s in states], dtype=np.int64)
-    loc = np.zeros((n_couriers, width), dtype=np.int64)
+    loc = np.repeat(start[:, None], width, axis=1)
     arr = np.full((n_couriers, width), np.inf)
     dep = np.full((n_couriers, width), np.inf)
+    arr[:, 0] = dep[:, 0] = now + offset / speed  # idle riders: just where they are
     due_at = np.full((n_couriers, width), np.inf)
     cum_wait = np.zeros((n_couriers, width))
     load_after = np.zeros((n_couriers, width), dtype=np.int64)
     leg_next = np.zeros((n_couriers, width))
     for r, s in enumerate(states):
+        if not s.stops:
+            continue
         n = s.stops + 1
         loc[r, :n], loc[r, n:] = s.loc, s.loc[-1]
         arr[r, :n], dep[r, :n] = s.arr, s.dep
@@ -540,9 +544,12 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
     p_node = pickup[pj][:, None]
     d_node = dropoff[pj][:, None]
     to_p = dist[L, p_node] / v  # stop m -> pickup
-    from_p = dist[p_node, L] / v  # pickup -> stop m
-    to_d = dist[L, d_node] / v
-    from_d = dist[d_node, L] / v
+    if width > 1:
+        from_p = dist[p_node, L] / v  # pickup -> stop m
+        to_d = dist[L, d_node] / v
+        from_d = dist[d_node, L] / v
+    else:  # nobody has a route yet: only the legs to the pickup matter
+        from_p = to_d = from_d = np.zeros_like(to_p)
     p_to_d = dist[pickup[pj], dropoff[pj]] / speed[pr]
     ready = np.array([j.ready for j in jobs])[pj][:, None]
     due = np.array([j.due for j in jobs])[pj][:, None]
@@ -559,45 +566,55 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
 
     arr_p = D[:, ii] + to_p[:, ii]
     dep_p = np.maximum(arr_p, ready) + p_service
+    n_pairs, n_positions = arr_p.shape
+    arr_d = np.empty((n_pairs, n_positions))
+    extra = np.empty((n_pairs, n_positions))
+    delay1 = np.zeros((n_pairs, n_positions))  # arrival delay at the stop after i (i < j)
+    delay_after = np.empty((n_pairs, n_positions))  # arrival delay at the stop after j
     # Drop-off right after the pickup (i == j).
-    arr_d_same = dep_p + p_to_d[:, None]
-    after_same = arr_d_same + d_service + from_d[:, nxt_i]
-    delay_same = np.where(has_next_i, after_same - A[:, nxt_i], 0.0)
-    extra_same = (
-        to_p[:, ii] + p_to_d[:, None] + np.where(has_next_i, from_d[:, nxt_i] - LN[:, ii], 0.0)
+    S = np.nonzero(same)[0]
+    si = ii[S]
+    s_next = nxt_i[S]
+    s_has_next = has_next_i[:, S]
+    arr_d[:, S] = dep_p[:, S] + p_to_d[:, None]
+    after = arr_d[:, S] + d_service + from_d[:, s_next]
+    delay_after[:, S] = np.where(s_has_next, after - A[:, s_next], 0.0)
+    extra[:, S] = (
+        to_p[:, si] + p_to_d[:, None] + np.where(s_has_next, from_d[:, s_next] - LN[:, si], 0.0)
     )
     # Drop-off later (i < j): the pickup's delay travels down the route, absorbed by waits.
-    delay1 = np.maximum(0.0, dep_p + from_p[:, nxt_i] - A[:, nxt_i])
-    delay_j = np.maximum(0.0, delay1 - (CW[:, jj] - CW[:, ii]))
-    arr_d_later = D[:, jj] + delay_j + to_d[:, jj]
-    after_later = arr_d_later + d_service + from_d[:, nxt_j]
-    delay2 = np.where(has_next_j, after_later - A[:, nxt_j], 0.0)
-    extra_later = (
-        to_p[:, ii]
-        + from_p[:, nxt_i]
-        - LN[:, ii]
-        + to_d[:, jj]
-        + np.where(has_next_j, from_d[:, nxt_j] - LN[:, jj], 0.0)
-    )
-    arr_d = np.where(same, arr_d_same, arr_d_later)
-    extra = np.where(same, extra_same, extra_later)
+    T = np.nonzero(~same)[0]
+    if len(T):
+        ti, tj, t_next_i, t_next_j = ii[T], jj[T], nxt_i[T], nxt_j[T]
+        t_has_next_j = has_next_j[:, T]
+        delay1[:, T] = d1 = np.maximum(0.0, dep_p[:, T] + from_p[:, t_next_i] - A[:, t_next_i])
+        delay_j = np.maximum(0.0, d1 - (CW[:, tj] - CW[:, ti]))
+        arr_d[:, T] = D[:, tj] + delay_j + to_d[:, tj]
+        after = arr_d[:, T] + d_service + from_d[:, t_next_j]
+        delay_after[:, T] = np.where(t_has_next_j, after - A[:, t_next_j], 0.0)
+        extra[:, T] = (
+            to_p[:, ti]
+            + from_p[:, t_next_i]
+            - LN[:, ti]
+            + to_d[:, tj]
+            + np.where(t_has_next_j, from_d[:, t_next_j] - LN[:, tj], 0.0)
+        )
     # Lateness added to the rider's other orders: each later stop is delayed by what the
     # insertion adds, less the waiting it would have done anyway (for a pickup not yet ready).
-    delay_after = np.where(same, delay_same, delay2)  # arrival delay at the stop after j
     others_late = np.zeros_like(arr_d)
     for q in range(1, width):
         middle = (ii < q) & (q <= jj) & ~same
-        after = q > jj
+        beyond = q > jj
         waited_mid = CW[:, q - 1][:, None] - CW[:, ii]
         waited_after = CW[:, q - 1][:, None] - CW[:, jj]
         delay_q = np.where(
             middle,
             np.maximum(0.0, delay1 - waited_mid),
-            np.where(after, np.maximum(0.0, delay_after - waited_after), 0.0),
+            np.where(beyond, np.maximum(0.0, delay_after - waited_after), 0.0),
         )
         a_q, due_q = A[:, q][:, None], DUE[:, q][:, None]
         added = np.maximum(0.0, a_q + delay_q - due_q) - np.maximum(0.0, a_q - due_q)
-        others_late += np.where((q <= kk) & (middle | after)[None, :], added, 0.0)
+        others_late += np.where((q <= kk) & (middle | beyond)[None, :], added, 0.0)
     late = np.maximum(0.0, arr_d - due)
 
     # Capacity between the pickup and the drop-off, and positions beyond the route's end.
