@@ -1,6 +1,8 @@
 """Money pages: wallet, top-up through the sandbox cashier, receipts, and the order page's money
 block (pay or top up, cancel with its refund and reason, confirm receipt)."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -239,3 +241,13 @@ def test_rider_sees_no_customer_money_actions(student, campus, rider_male):
 
 def test_nav_links_to_the_wallet(student):
     assert 'href="/wallet/"' in logged_in(student).get("/").content.decode()
+
+
+def test_a_preset_top_up_button_sends_only_its_own_amount(student):
+    html = logged_in(student).get("/wallet/").content.decode()
+    presets = re.search(r'<form[^>]*id="topup-presets".*?</form>', html, re.S).group(0)
+    assert 'name="amount_yuan" value="50"' in presets
+    assert re.findall(r'<input(?![^>]*type="hidden")', presets) == []  # no custom amount here
+    client = logged_in(student)
+    client.post("/wallet/topups/", {"amount_yuan": "50"})
+    assert TopUp.objects.get().amount_fen == 5_000
