@@ -28,7 +28,8 @@ from orders.errors import OrderError
 from orders.permissions import user_can_view_order
 from orders.selectors import order_detail_qs
 from orders.status import WITH_RIDER
-from tracking import broadcast, history, services, stats
+from tracking import broadcast, history, live, services, stats
+from tracking.fanout import order_fanout
 from tracking.snapshot import order_snapshot
 
 FORBIDDEN = 4403
@@ -70,9 +71,18 @@ def _parse_fix(content: dict) -> dict:
     return fix
 
 
-@database_sync_to_async
-def _ingest(rider_id: int, fix: dict, batch: bool) -> services.Accepted:
-    return services.location_ingest(rider_id=rider_id, batch=batch, **fix)
+_ingest_loading = database_sync_to_async(services.location_ingest)
+_flush_track = database_sync_to_async(history.flush)
+
+
+async def _ingest(rider_id: int, fix: dict) -> services.Accepted:
+    """alocation_ingest on the event loop (cache only, without blocking it); when the cache
+    holds no routing state for the rider, the whole fix goes through a thread, which loads it
+    from the database."""
+    try:
+        return await services.alocation_ingest(rider_id=rider_id, **fix)
+    except live.StateMissing:
+        return await _ingest_loading(rider_id=rider_id, batch=True, **fix)
 
 
 class RelayConsumer(AsyncWebsocketConsumer):
@@ -94,11 +104,17 @@ class RelayConsumer(AsyncWebsocketConsumer):
 
 
 class OrderConsumer(RelayConsumer):
-    """/ws/orders/<number>/: the order's customer, its rider and operators only."""
+    """/ws/orders/<number>/: the order's customer, its rider and operators only.
 
+    Order sockets have no channel of their own: they receive their order group's pushes through
+    the process's fan-out (tracking.fanout), which calls `deliver`.
+    """
+
+    channel_layer_alias = "tracking.fanout"  # no such layer: no channel per watcher
     group = None
     _live = False
     _timer = None
+    _early: list | None = None  # pushes that came while the snapshot was being read
     _watching = None  # the order number this socket counts as watched (tracking.eta)
 
     async def connect(self):
@@ -112,18 +128,23 @@ class OrderConsumer(RelayConsumer):
         if not user.is_authenticated:
             await self.close(code=FORBIDDEN)
             return
-        # Join before reading the snapshot, so that no change falls between the two.
+        # Join before reading the snapshot, so that no change falls between the two; what
+        # arrives meanwhile waits in _early and follows the snapshot.
         self.group = broadcast.order_group(number)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self._early = []
+        await order_fanout().join(self.group, self)
         snapshot = await _snapshot_for(user, number)
         if snapshot is None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await order_fanout().leave(self.group, self)
             self.group = None
             await self.close(code=FORBIDDEN)
             return
         self._live = snapshot["status"] in WITH_RIDER
         await self.accept()
         await self.send_payload(snapshot)
+        early, self._early = self._early, None
+        for handler_name, message in early:
+            await self.deliver(handler_name, message)
         # ETA changes are pushed by the process's ticker for the orders watched in it (a real
         # server only; tests drive tracking.eta.tick themselves).
         from tracking import eta
@@ -142,7 +163,18 @@ class OrderConsumer(RelayConsumer):
         if self._timer is not None:
             self._timer.cancel()
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await order_fanout().leave(self.group, self)
+            self.group = None
+
+    async def deliver(self, handler_name: str, message: dict) -> None:
+        """A push to the order group (from tracking.fanout): order_status, order_location..."""
+        if self._early is not None:
+            self._early.append((handler_name, message))
+            return
+        if handler_name.startswith("order_"):
+            handler = getattr(self, handler_name, None)
+            if handler is not None:
+                await handler(message)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         try:
@@ -292,7 +324,11 @@ class RiderConsumer(RelayConsumer):
             return
         try:
             fix = _parse_fix(content)
-            accepted = await _ingest(self.scope["user"].pk, fix, self.batch)
+            try:
+                accepted = await _ingest(self.scope["user"].pk, fix)
+            finally:
+                if not self.batch:  # see tracking.history: written before the answer
+                    await _flush_track()
         except OrderError as exc:
             error = {
                 "type": "error",

@@ -19,8 +19,10 @@ fix came in. A batch that cannot be written is counted and logged as lost (track
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import threading
+import time
 import weakref
 from datetime import UTC, datetime
 
@@ -36,12 +38,21 @@ logger = logging.getLogger("tracking.pipeline")
 BATCH_SIZE = getattr(settings, "TRACKING_HISTORY_BATCH_SIZE", 200)
 BATCH_SECONDS = getattr(settings, "TRACKING_HISTORY_BATCH_SECONDS", 1.0)
 STATS_PUBLISH_SECONDS = 5.0
-CONTROL_GROUP = "tracking.history"
+
+
+def control_group() -> str:
+    """Per database: processes of another installation sharing the Redis server (pub/sub
+    channels ignore Redis database numbers) must not answer."""
+    from tracking.live import _ns
+
+    return f"tracking.history.{_ns()}"
+
 
 _buffer: list[tuple[int, float, float, float | None, float]] = []
 _lock = threading.Lock()
 _tasks: list = []  # strong references: the loop keeps only weak ones
 _started_loops: weakref.WeakSet = weakref.WeakSet()
+_wakeups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> asyncio.Event
 _atexit_registered = False
 
 
@@ -53,8 +64,10 @@ def add(
     with _lock:
         _buffer.append((rider_id, lng, lat, accuracy, at))
         full = len(_buffer) >= BATCH_SIZE
-    if full or not batch:
+    if not batch:
         flush()
+    elif full:
+        _wake_flushers()  # batch=True callers may be on an event loop: no database here
 
 
 def pending() -> int:
@@ -106,7 +119,8 @@ def start() -> None:
     if not _atexit_registered:
         _atexit_registered = True
         atexit.register(_flush_at_exit)
-    _tasks.extend((loop.create_task(_periodic()), loop.create_task(_listen())))
+    wakeup = _wakeups[loop] = asyncio.Event()
+    _tasks.extend((loop.create_task(_periodic(wakeup)), loop.create_task(_listen())))
 
 
 def _flush_at_exit() -> None:
@@ -115,18 +129,33 @@ def _flush_at_exit() -> None:
         logger.info("tracking: wrote %d buffered track point(s) at exit", written)
 
 
-async def _periodic() -> None:
+def _wake_flushers() -> None:
+    for loop, event in list(_wakeups.items()):
+        if loop.is_closed():
+            continue
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            event.set()
+        else:
+            loop.call_soon_threadsafe(event.set)
+
+
+async def _periodic(wakeup: asyncio.Event) -> None:
     flush_async = database_sync_to_async(flush)
     publish_async = database_sync_to_async(stats.publish)
-    since_publish = 0.0
+    last_publish = time.monotonic()
     while True:
-        await asyncio.sleep(BATCH_SECONDS)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wakeup.wait(), BATCH_SECONDS)
+        wakeup.clear()
         try:
             if _buffer:
                 await flush_async()
-            since_publish += BATCH_SECONDS
-            if since_publish >= STATS_PUBLISH_SECONDS:
-                since_publish = 0.0
+            if time.monotonic() - last_publish >= STATS_PUBLISH_SECONDS:
+                last_publish = time.monotonic()
                 await publish_async()
         except Exception:  # keep flushing whatever one round did
             logger.exception("tracking: history flusher")
@@ -140,25 +169,43 @@ async def _listen() -> None:
     if layer is None:
         return
     channel = await layer.new_channel()
-    await layer.group_add(CONTROL_GROUP, channel)
+    group = control_group()
+    await layer.group_add(group, channel)
     flush_async = database_sync_to_async(flush)
-    while True:
-        try:
-            message = await layer.receive(channel)
-            if message.get("type") != "history.flush":
-                continue
-            written = await flush_async()
-            reply = message.get("reply_to")
-            if reply:
-                await layer.send(
-                    reply,
-                    {"type": "history.flushed", "process": stats._PROCESS, "written": written},
-                )
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("tracking: history control channel")
-            await asyncio.sleep(1)
+    try:
+        while True:
+            try:
+                message = await layer.receive(channel)
+                if message.get("type") != "history.flush":
+                    continue
+                written = await flush_async()
+                reply = message.get("reply_to")
+                if reply:
+                    await layer.send(
+                        reply,
+                        {"type": "history.flushed", "process": stats.PROCESS, "written": written},
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("tracking: history control channel")
+                await asyncio.sleep(1)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(layer.group_discard(group, channel))
+
+
+async def stop() -> None:
+    """Stop the running loop's flusher (tests; servers just exit, atexit flushes)."""
+    loop = asyncio.get_running_loop()
+    mine = [t for t in _tasks if t.get_loop() is loop]
+    for task in mine:
+        task.cancel()
+        _tasks.remove(task)
+    for task in mine:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    _started_loops.discard(loop)
 
 
 def discard_for_tests() -> None:

@@ -8,33 +8,66 @@ The routing state is rebuilt from the database on a miss and invalidated when it
 order transitions (tracking.broadcast.order_changed_on_commit), going offline, suspension
 (position_clear, which riders.services calls). Invalidation bumps a per-rider generation
 token instead of deleting, so a rebuild that raced with the change is never trusted: it is
-stored under the generation it started from. Refusals (offline, not approved) are cached for
-a few seconds only, so going online is seen at once; a positive state lives STATE_TTL_SECONDS
-at most, the safety net for changes made behind the services' back (the admin, the shell).
+stored under the generation it started from. Refusals (offline, not approved) are not cached,
+so going online is seen at once; a positive state lives STATE_TTL_SECONDS at most, the safety
+net for changes made behind the services' back (the admin, the shell).
 
 Keys carry a short namespace derived from the database name, so that two databases sharing
 one Redis (a benchmark's temporary database and a development one, say) never read each
 other's riders.
 """
 
+import asyncio
 import hashlib
 import os
+import weakref
 from dataclasses import dataclass
 
 from django.contrib.gis.geos import GEOSGeometry, Point
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
 from django.db import connections, transaction
 
 TTL_SECONDS = 60 * 60
 STATE_TTL_SECONDS = 120
-REFUSAL_TTL_SECONDS = 2
 GEN_TTL_SECONDS = 2 * STATE_TTL_SECONDS
 
 _namespaces: dict[str, str] = {}
+_shared_cache = None
+
+
+def shared_cache():
+    """One cache client for the whole process.
+
+    `django.core.cache.cache` is per asyncio task (an asgiref Local): in a socket server every
+    consumer would open its own Redis connection pool, and every database_sync_to_async call
+    made from it too. The backends are thread-safe (a redis-py pool, locmem's lock).
+    """
+    global _shared_cache
+    if _shared_cache is None:
+        shared = caches.create_connection("default")
+        inner = getattr(shared, "_cache", None)
+        if isinstance(shared, RedisCache) and len(getattr(inner, "_servers", ())) == 1:
+            # RedisCache builds a redis.Redis client around its pool for every call (~50 us of
+            # CPU, a third of a get): keep one. Same pool, same keys, same serialisation.
+            client = inner.get_client(write=True)
+            inner.get_client = lambda key=None, *, write=False: client
+        _shared_cache = shared
+    return _shared_cache
+
+
+def _settings_changed(*, setting, **kwargs):
+    global _shared_cache
+    if setting == "CACHES":
+        _shared_cache = None
+
+
+setting_changed.connect(_settings_changed)
 
 
 def _ns() -> str:
-    name = str(connections["default"].settings_dict.get("NAME") or "")
+    name = str(connections.settings["default"].get("NAME") or "")
     ns = _namespaces.get(name)
     if ns is None:
         ns = _namespaces[name] = hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
@@ -62,14 +95,14 @@ def _order_key(number: str) -> str:
 
 def position_get(rider_id: int) -> dict | None:
     """The rider's last live position as pushed to watchers, or None."""
-    entry = cache.get(_key(rider_id))
+    entry = shared_cache().get(_key(rider_id))
     return entry["p"] if entry else None
 
 
 def position_set(rider_id: int, position: dict, *, seq: int = 0, at: float = 0.0) -> None:
     """seq: the rider's live fix counter (watchers detect lost pushes by it); at: the fix's
     recorded_at as a POSIX timestamp, the "not older than the last" check."""
-    cache.set(_key(rider_id), {"p": position, "n": seq, "t": at}, TTL_SECONDS)
+    shared_cache().set(_key(rider_id), {"p": position, "n": seq, "t": at}, TTL_SECONDS)
 
 
 def position_clear(rider_id: int) -> None:
@@ -78,7 +111,7 @@ def position_clear(rider_id: int) -> None:
     Inside a transaction the state is invalidated again when it commits, so that a fix arriving
     meanwhile cannot cache the state as it was before the change.
     """
-    cache.delete(_key(rider_id))
+    shared_cache().delete(_key(rider_id))
     rider_state_invalidate(rider_id)
     if connections["default"].in_atomic_block:
         transaction.on_commit(lambda: rider_state_invalidate(rider_id))
@@ -105,26 +138,91 @@ class HotRead:
     last_at: float | None  # the live position's recorded_at, POSIX
 
 
-def rider_read(rider_id: int) -> HotRead:
-    keys = (_state_key(rider_id), _gen_key(rider_id), _key(rider_id))
-    found = cache.get_many(keys)
-    stored = found.get(keys[0])
-    gen = found.get(keys[1])
+class StateMissing(Exception):
+    """The rider's routing state is not cached: only rider_read (which may read the database)
+    can go on."""
+
+
+def _hot_keys(rider_id: int) -> tuple[str, str, str]:
+    ns = _ns()
+    return (f"live-route:{ns}:{rider_id}", f"live-gen:{ns}:{rider_id}", f"live-pos:{ns}:{rider_id}")
+
+
+def _hot_read(rider_id: int, values, *, load: bool) -> HotRead:
+    stored, gen, pos = values
     state = stored["s"] if stored and stored["g"] == gen else None
     if state is None:
+        if not load:
+            raise StateMissing(rider_id)
         state = _rebuild(rider_id, gen)
-    pos = found.get(keys[2])
     return HotRead(state, pos["n"] if pos else 0, pos["t"] if pos else None)
 
 
+def rider_read(rider_id: int, *, load: bool = True) -> HotRead:
+    """One cache round trip. On a miss the state is rebuilt from the database, or, with
+    load=False (async callers, which must not touch the database on their loop), StateMissing
+    is raised."""
+    keys = _hot_keys(rider_id)
+    found = shared_cache().get_many(keys)
+    return _hot_read(rider_id, [found.get(k) for k in keys], load=load)
+
+
+# --- the same, for the event loop --------------------------------------------------------------
+#
+# With Redis, a synchronous round trip blocks every socket of the process until Redis answers:
+# on a busy machine that is a millisecond or more, twice per fix. The socket consumer uses these
+# instead: the same keys and values (Django's key function and serialisation, so that the sync
+# API above and Django's cache read them alike), through an asyncio Redis client per loop. Any
+# other cache backend (locmem) is in-process: the sync calls are used as they are.
+
+_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _async_redis():
+    """(client, cache) for the running loop, or None when the cache is not a single Redis."""
+    cache = shared_cache()
+    inner = getattr(cache, "_cache", None)
+    if not isinstance(cache, RedisCache) or len(getattr(inner, "_servers", ())) != 1:
+        return None
+    loop = asyncio.get_running_loop()
+    found = _async_clients.get(loop)
+    if found is None or found[1] is not cache:
+        import redis.asyncio
+
+        found = _async_clients[loop] = (redis.asyncio.Redis.from_url(inner._servers[0]), cache)
+    return found
+
+
+async def arider_read(rider_id: int) -> HotRead:
+    """rider_read(load=False) without blocking the loop."""
+    found = _async_redis()
+    if found is None:
+        return rider_read(rider_id, load=False)
+    client, cache = found
+    keys = [cache.make_and_validate_key(k) for k in _hot_keys(rider_id)]
+    loads = cache._cache._serializer.loads
+    values = [None if v is None else loads(v) for v in await client.mget(keys)]
+    return _hot_read(rider_id, values, load=False)
+
+
+async def aposition_set(rider_id: int, position: dict, *, seq: int, at: float) -> None:
+    found = _async_redis()
+    if found is None:
+        position_set(rider_id, position, seq=seq, at=at)
+        return
+    client, cache = found
+    value = cache._cache._serializer.dumps({"p": position, "n": seq, "t": at})
+    await client.set(cache.make_and_validate_key(_key(rider_id)), value, ex=TTL_SECONDS)
+
+
 def rider_state_invalidate(rider_id: int) -> None:
-    cache.set(_gen_key(rider_id), os.urandom(6).hex(), GEN_TTL_SECONDS)
+    shared_cache().set(_gen_key(rider_id), os.urandom(6).hex(), GEN_TTL_SECONDS)
 
 
 def order_routing_changed(number: str, rider_id: int | None) -> None:
     """An order changed status or rider: its current rider and whichever rider was routing
     fixes to it (released, reassigned) must rebuild their routing state."""
-    previous = cache.get(_order_key(number))
+    previous = shared_cache().get(_order_key(number))
     for rid in {rider_id, previous} - {None}:
         rider_state_invalidate(rid)
 
@@ -161,9 +259,10 @@ def _rebuild(rider_id: int, gen) -> RiderState:
         since = profile.online_since.timestamp() if profile.online_since else 0.0
         state = RiderState("", profile.campus_id, bytes(profile.campus.bounds.wkb), since, numbers)
         if numbers:
-            cache.set_many({_order_key(n): rider_id for n in numbers}, STATE_TTL_SECONDS * 2)
-    ttl = REFUSAL_TTL_SECONDS if state.refusal else STATE_TTL_SECONDS
-    cache.set(_state_key(rider_id), {"s": state, "g": gen}, ttl)
+            routes = {_order_key(n): rider_id for n in numbers}
+            shared_cache().set_many(routes, STATE_TTL_SECONDS * 2)
+    if not state.refusal:  # refusals are not kept: going online counts from the next fix
+        shared_cache().set(_state_key(rider_id), {"s": state, "g": gen}, STATE_TTL_SECONDS)
     return state
 
 

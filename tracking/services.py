@@ -23,6 +23,9 @@ from tracking import broadcast, history, live, stats
 
 MAX_CLOCK_SKEW = timedelta(minutes=2)
 _SKEW_SECONDS = MAX_CLOCK_SKEW.total_seconds()
+# A phone's offline queue older than this is not worth a track point (and no shift is longer).
+MAX_FIX_AGE = timedelta(hours=24)
+_MAX_AGE_SECONDS = MAX_FIX_AGE.total_seconds()
 
 
 class LocationRejected(OrderError):
@@ -69,23 +72,60 @@ def location_ingest(
     commit), so that the same work serves both doors. batch: the track point may wait for the
     next batch (tracking.history); otherwise it is written before this returns.
     """
+    hot = live.rider_read(rider_id)
+    fix = _accept(hot, rider_id, lat, lng, recorded_at, accuracy, seq, batch)
+    live.position_set(rider_id, fix.position, seq=fix.message["n"], at=fix.at)
+    return fix.accepted
+
+
+async def alocation_ingest(
+    *,
+    rider_id: int,
+    lat: float,
+    lng: float,
+    recorded_at: datetime,
+    accuracy: float | None = None,
+    seq: int | None = None,
+) -> Accepted:
+    """location_ingest for the socket consumer, on its event loop: the cache round trips do not
+    block the loop, the track point is batched, and no database is touched (live.StateMissing
+    when the rider's routing state is not cached: location_ingest, in a thread, loads it)."""
+    hot = await live.arider_read(rider_id)
+    fix = _accept(hot, rider_id, lat, lng, recorded_at, accuracy, seq, True)
+    await live.aposition_set(rider_id, fix.position, seq=fix.message["n"], at=fix.at)
+    return fix.accepted
+
+
+@dataclass(frozen=True)
+class _Fix:
+    accepted: Accepted
+    at: float
+
+    @property
+    def position(self) -> dict:
+        return self.accepted.position
+
+    @property
+    def message(self) -> dict:
+        return self.accepted.message
+
+
+def _accept(hot, rider_id, lat, lng, recorded_at, accuracy, seq, batch) -> _Fix:
+    """The rules, on what the cache said about the rider (live.HotRead)."""
     stats.incr("fixes.received")
     try:
         _check_number(lat, -90, 90)
         _check_number(lng, -180, 180)
-        hot = live.rider_read(rider_id)
         state = hot.state
         if state.refusal:
             raise NotAllowed(_refusal_message(state.refusal))
         if not live.inside_bounds(state, lng, lat):
             raise LocationRejected(_("This position is outside the campus."))
-        if timezone.is_naive(recorded_at):
-            recorded_at = timezone.make_aware(recorded_at, timezone.get_current_timezone())
-        at = recorded_at.timestamp()
+        at = _timestamp(recorded_at)
         now = datetime.now(UTC).timestamp()
         if at > now + _SKEW_SECONDS:
             raise LocationRejected(_("This position is timestamped in the future."))
-        if at < state.online_since - _SKEW_SECONDS:
+        if at < max(state.online_since - _SKEW_SECONDS, now - _MAX_AGE_SECONDS):
             raise LocationRejected(_("This position was taken while you were offline."))
         if hot.last_at is not None and at <= hot.last_at:
             in_track = at < hot.last_at
@@ -115,15 +155,27 @@ def location_ingest(
         "recorded_at": datetime.fromtimestamp(at, UTC).isoformat(),
     }
     n = hot.last_seq + 1
-    live.position_set(rider_id, position, seq=n, at=at)
     history.add(rider_id=rider_id, lng=lng, lat=lat, accuracy=accuracy, at=at, batch=batch)
     stats.incr("fixes.live")
     payload = broadcast.location_payload(position, seq)
-    return Accepted(
+    accepted = Accepted(
         position,
         broadcast.location_groups(state.numbers),
         broadcast.location_message(rider_id=rider_id, n=n, payload=payload),
     )
+    return _Fix(accepted, at)
+
+
+def _timestamp(recorded_at: datetime) -> float:
+    """POSIX seconds; a timestamp no clock can give (year 1 in UTC+8, say) is refused."""
+    try:
+        if timezone.is_naive(recorded_at):
+            recorded_at = timezone.make_aware(recorded_at, timezone.get_current_timezone())
+        at = recorded_at.timestamp()
+        datetime.fromtimestamp(at, UTC)
+    except (OverflowError, ValueError, OSError):
+        raise LocationRejected(_("This position has an impossible timestamp.")) from None
+    return at
 
 
 def _check_number(value: float, low: float, high: float) -> None:

@@ -19,19 +19,22 @@ import socket
 import time
 from collections import Counter
 
-from django.core.cache import cache
-
 logger = logging.getLogger("tracking.pipeline")
 
 LOG_EVERY_SECONDS = 10.0
 PUBLISH_TTL_SECONDS = 60
-_REGISTRY_KEY = "tracking-stats:processes"
 
 counters: Counter = Counter()
 STARTED = time.time()
-_PROCESS = f"{socket.gethostname()}:{os.getpid()}"
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 _last_logged: dict[str, float] = {}
 _logged_counts: Counter = Counter()
+
+
+def _registry_key() -> str:
+    from tracking.live import _ns
+
+    return f"tracking-stats:{_ns()}"
 
 
 def incr(name: str, n: int = 1) -> None:
@@ -60,7 +63,7 @@ def loss(kind: str, n: int = 1, detail: str = "") -> None:
 
 def process_snapshot() -> dict:
     return {
-        "process": _PROCESS,
+        "process": PROCESS,
         "since": STARTED,
         "at": time.time(),
         "counters": dict(counters),
@@ -69,20 +72,26 @@ def process_snapshot() -> dict:
 
 def publish() -> None:
     """Put this process's counters where the operators' endpoint reads them."""
-    key = f"tracking-stats:{_PROCESS}"
+    from tracking.live import shared_cache
+
+    cache = shared_cache()
+    key = f"{_registry_key()}:{PROCESS}"
     cache.set(key, process_snapshot(), PUBLISH_TTL_SECONDS)
-    registry = cache.get(_REGISTRY_KEY) or {}
+    registry = cache.get(_registry_key()) or {}
     now = time.time()
     if key not in registry or now - registry[key] > PUBLISH_TTL_SECONDS / 2:
         registry = {k: t for k, t in registry.items() if now - t < PUBLISH_TTL_SECONDS}
         registry[key] = now
-        cache.set(_REGISTRY_KEY, registry, None)
+        cache.set(_registry_key(), registry, None)
 
 
 def collect() -> dict:
     """Every live process's counters and their totals (this process's own are always fresh)."""
+    from tracking.live import shared_cache
+
     publish()
-    registry = cache.get(_REGISTRY_KEY) or {}
+    cache = shared_cache()
+    registry = cache.get(_registry_key()) or {}
     found = cache.get_many(list(registry))
     processes = sorted(found.values(), key=lambda p: p["process"])
     totals: Counter = Counter()

@@ -38,7 +38,7 @@ class Command(BaseCommand):
 
 async def _ask_servers(layer, wait: float) -> list[dict]:
     reply_to = await layer.new_channel()
-    await layer.group_send(history.CONTROL_GROUP, {"type": "history.flush", "reply_to": reply_to})
+    await layer.group_send(history.control_group(), {"type": "history.flush", "reply_to": reply_to})
     replies = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait

@@ -1,0 +1,372 @@
+"""The live tracking pipeline: cache-only hot path, batched history, payloads serialised once,
+coalescing for watchers that are behind, and loss that is counted, never silent."""
+
+import logging
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from campus_errand.asgi import application
+from orders import services as order_services
+from orders.status import Status
+from riders import services as rider_services
+from tests.factories import point_in
+from tracking import broadcast, consumers, history, live, services, stats
+from tracking.fanout import order_fanout
+from tracking.models import TrackPoint
+
+ORIGIN = [(b"origin", b"http://testserver")]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters():
+    stats.reset()
+    history.discard_for_tests()
+    yield
+    history.discard_for_tests()
+
+
+def fix(campus, seconds: float = 0.0, dx: float = 0.0) -> dict:
+    lat, lng = point_in(campus, dx=dx)
+    at = timezone.now() - timedelta(seconds=30) + timedelta(seconds=seconds)
+    return {"lat": lat, "lng": lng, "accuracy": 5.0, "recorded_at": at}
+
+
+@pytest.fixture
+def carrying(order, rider_male):
+    return order_services.order_accept(order=order, rider=rider_male)
+
+
+def location_groups(campus, rider, seconds: float) -> list[str]:
+    accepted = services.location_ingest(rider_id=rider.pk, **fix(campus, seconds))
+    return accepted.groups
+
+
+# --- the hot path reads no database ----------------------------------------------------------
+
+
+def test_a_fix_is_validated_and_routed_from_the_cache_alone(campus, rider_male, carrying):
+    services.location_ingest(rider_id=rider_male.pk, batch=True, **fix(campus, 1))  # warms it
+
+    with CaptureQueriesContext(connection) as queries:
+        accepted = services.location_ingest(
+            rider_id=rider_male.pk, batch=True, **fix(campus, 2, dx=1)
+        )
+
+    assert queries.captured_queries == []
+    assert accepted.groups == [broadcast.order_group(carrying.number), broadcast.OPS_GROUP]
+    assert TrackPoint.objects.count() == 0  # batched: nothing written yet
+
+    with CaptureQueriesContext(connection) as queries:
+        assert history.flush() == 2
+    inserts = [q for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    assert TrackPoint.objects.filter(rider=rider_male).count() == 2
+
+
+def test_routing_follows_transitions_of_a_cached_rider(
+    campus, rider_male, carrying, django_capture_on_commit_callbacks
+):
+    group = broadcast.order_group(carrying.number)
+    assert group in location_groups(campus, rider_male, 1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for to in (Status.PICKED_UP, Status.DELIVERING, Status.DELIVERED):
+            order_services.order_transition(order=carrying, to=to, actor=rider_male)
+
+    assert location_groups(campus, rider_male, 2) == [broadcast.OPS_GROUP]
+
+
+def test_a_released_order_no_longer_gets_its_former_riders_fixes(
+    campus, rider_male, carrying, django_capture_on_commit_callbacks
+):
+    assert broadcast.order_group(carrying.number) in location_groups(campus, rider_male, 1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order_services.order_transition(order=carrying, to=Status.OPEN, actor=rider_male)
+
+    assert location_groups(campus, rider_male, 2) == [broadcast.OPS_GROUP]
+
+
+def test_going_offline_stops_tracking_and_going_online_resumes_it_at_once(
+    campus, rider_male, django_capture_on_commit_callbacks
+):
+    location_groups(campus, rider_male, 1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rider_services.rider_set_online(user=rider_male, online=False)
+    with pytest.raises(services.NotAllowed):
+        location_groups(campus, rider_male, 2)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rider_services.rider_set_online(user=rider_male, online=True)
+    assert location_groups(campus, rider_male, 3) == [broadcast.OPS_GROUP]
+
+
+def test_a_state_rebuilt_while_it_changed_is_not_trusted(campus, rider_male, carrying):
+    # A rebuild that read the database before an invalidation is stored under the old
+    # generation: the next read rebuilds again instead of trusting it.
+    old_gen = live.shared_cache().get(live._gen_key(rider_male.pk))
+    live.rider_state_invalidate(rider_male.pk)
+    live._rebuild(rider_male.pk, old_gen)
+    order_services.order_transition(order=carrying, to=Status.CANCELLED, actor=carrying.customer)
+
+    assert location_groups(campus, rider_male, 1) == [broadcast.OPS_GROUP]
+
+
+# --- history in batches ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_flusher_writes_a_full_batch_without_waiting(campus, rider_male, monkeypatch):
+    monkeypatch.setattr(history, "BATCH_SIZE", 3)
+    monkeypatch.setattr(history, "BATCH_SECONDS", 60.0)
+
+    async def scenario():
+        import asyncio
+
+        history.start()
+        for i in range(3):
+            await services.alocation_ingest(rider_id=rider_male.pk, **fix(campus, i))
+        for _ in range(200):
+            if await count():
+                break
+            await asyncio.sleep(0.01)
+        written = await count()
+        await history.stop()
+        return written
+
+    from channels.db import database_sync_to_async
+
+    count = database_sync_to_async(lambda: TrackPoint.objects.count())
+    live.rider_read(rider_male.pk)  # the async path reads no database: warm the state
+    assert async_to_sync(scenario)() == 3
+
+
+def test_flush_track_writes_what_is_buffered(campus, rider_male):
+    for i in range(4):
+        services.location_ingest(rider_id=rider_male.pk, batch=True, **fix(campus, i))
+
+    from io import StringIO
+
+    out = StringIO()
+    call_command("flush_track", wait=0.2, stdout=out)
+
+    assert TrackPoint.objects.count() == 4
+    assert "4 track point(s) written" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_socket_servers_flush_when_asked_over_the_channel_layer(campus, rider_male):
+    from tracking.management.commands.flush_track import _ask_servers
+
+    async def scenario():
+        import asyncio
+
+        history.start()
+        await asyncio.sleep(0.05)  # the listener joins its group
+        await services.alocation_ingest(rider_id=rider_male.pk, **fix(campus, 1))
+        replies = await _ask_servers(get_channel_layer(), 2.0)
+        await history.stop()
+        return replies
+
+    live.rider_read(rider_male.pk)
+    replies = async_to_sync(scenario)()
+
+    assert [r["written"] for r in replies] == [1]
+    assert TrackPoint.objects.count() == 1
+
+
+# --- over the sockets --------------------------------------------------------------------------
+
+
+def watcher_socket(number: str, token: str) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, f"/ws/orders/{number}/?token={token}", ORIGIN)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fix_is_serialised_once_for_all_its_watchers(
+    campus, student, operator, rider_male, carrying, monkeypatch
+):
+    dumped = []
+    real = broadcast._dumps
+    monkeypatch.setattr(broadcast, "_dumps", lambda obj: dumped.append(obj) or real(obj))
+    tokens = [Token.objects.create(user=u).key for u in (student, operator, rider_male)]
+
+    async def scenario():
+        watchers = [watcher_socket(carrying.number, t) for t in tokens[:2]]
+        rider = WebsocketCommunicator(application, f"/ws/rider/?token={tokens[2]}", ORIGIN)
+        for ws in (*watchers, rider):
+            assert (await ws.connect())[0]
+        for ws in watchers:
+            await ws.receive_from()  # the snapshot
+        lat, lng = point_in(campus)
+        await rider.send_json_to(
+            {"type": "location", "lat": lat, "lng": lng, "recorded_at": timezone.now().isoformat()}
+        )
+        ack = await rider.receive_json_from()
+        texts = [await ws.receive_from() for ws in watchers]
+        for ws in (*watchers, rider):
+            await ws.disconnect()
+        return ack, texts
+
+    ack, texts = async_to_sync(scenario)()
+
+    assert ack["type"] == "ack"
+    assert [d["type"] for d in dumped] == ["location"]
+    assert texts[0] == texts[1] == real(dumped[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_watchers_of_one_order_share_one_subscription(student, operator, carrying):
+    tokens = [Token.objects.create(user=u).key for u in (student, operator)]
+    group = broadcast.order_group(carrying.number)
+
+    async def scenario():
+        watchers = [watcher_socket(carrying.number, t) for t in tokens]
+        for ws in watchers:
+            assert (await ws.connect())[0]
+        joined = order_fanout().groups[group]
+        seen = (len(joined.members), bool(joined.channel))
+        for ws in watchers:
+            await ws.disconnect()
+        return seen, group in order_fanout().groups
+
+    seen, still_there = async_to_sync(scenario)()
+
+    assert seen == (2, True)
+    assert not still_there
+
+
+def location_message(rider_id: int, n: int, lng: float) -> dict:
+    payload = broadcast.location_payload(
+        {"rider": rider_id, "lat": 30.3, "lng": lng, "accuracy": 5.0, "recorded_at": "x"}
+    )
+    return broadcast.location_message(rider_id=rider_id, n=n, payload=payload)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_watcher_that_is_behind_gets_the_newest_location_and_every_status(
+    student, rider_male, carrying, monkeypatch
+):
+    monkeypatch.setattr(consumers, "MIN_LOCATION_INTERVAL", 0.5)
+    token = Token.objects.create(user=student).key
+    group = broadcast.order_group(carrying.number)
+    status = {"type": "status", "number": carrying.number, "status": Status.PICKED_UP}
+
+    async def scenario():
+        ws = watcher_socket(carrying.number, token)
+        assert (await ws.connect())[0]
+        await ws.receive_json_from()
+        layer = get_channel_layer()
+        for n in range(1, 6):  # a burst: the watcher is behind
+            await layer.group_send(group, location_message(rider_male.pk, n, 120 + n))
+        await broadcast.push(
+            layer, [group], {"type": "order.status", "text": broadcast._dumps(status)}
+        )
+        for n in range(6, 11):
+            await layer.group_send(group, location_message(rider_male.pk, n, 120 + n))
+        frames = [await ws.receive_json_from(timeout=3) for _ in range(4)]
+        quiet = await ws.receive_nothing(timeout=0.7)
+        await ws.disconnect()
+        return frames, quiet
+
+    frames, quiet = async_to_sync(scenario)()
+
+    assert [(f["type"], f.get("lng")) for f in frames] == [
+        ("location", 121),
+        ("location", 125),
+        ("status", None),
+        ("location", 130),
+    ]
+    assert quiet
+    assert stats.counters["coalesced"] == 7
+    assert stats.counters["lost.sequence_gap"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gap_in_a_riders_fixes_is_counted_and_logged_as_loss(
+    student, rider_male, carrying, caplog
+):
+    token = Token.objects.create(user=student).key
+    group = broadcast.order_group(carrying.number)
+
+    async def scenario():
+        ws = watcher_socket(carrying.number, token)
+        assert (await ws.connect())[0]
+        await ws.receive_json_from()
+        layer = get_channel_layer()
+        for n in (1, 4):  # 2 and 3 never arrived
+            await layer.group_send(group, location_message(rider_male.pk, n, 120))
+            await ws.receive_json_from()
+        await ws.disconnect()
+
+    with caplog.at_level(logging.WARNING, logger="tracking.pipeline"):
+        async_to_sync(scenario)()
+
+    assert stats.counters["lost.sequence_gap"] == 2
+    assert "lost (sequence_gap)" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_location_reaches_a_watcher_after_the_final_status(student, rider_male, carrying):
+    token = Token.objects.create(user=student).key
+    group = broadcast.order_group(carrying.number)
+    delivered = {"type": "status", "number": carrying.number, "status": Status.DELIVERED}
+
+    async def scenario():
+        ws = watcher_socket(carrying.number, token)
+        assert (await ws.connect())[0]
+        await ws.receive_json_from()
+        layer = get_channel_layer()
+        await broadcast.push(
+            layer, [group], {"type": "order.status", "text": broadcast._dumps(delivered)}
+        )
+        await layer.group_send(group, location_message(rider_male.pk, 1, 120))
+        frames = [await ws.receive_json_from()]
+        quiet = await ws.receive_nothing(timeout=0.3)
+        await ws.disconnect()
+        return frames, quiet
+
+    frames, quiet = async_to_sync(scenario)()
+
+    assert [f["status"] for f in frames] == ["delivered"] and quiet
+    assert stats.counters["withheld"] == 1
+
+
+def test_a_push_that_fails_is_counted_as_loss(caplog):
+    class BrokenLayer:
+        async def group_send(self, group, message):
+            raise ConnectionError("redis went away")
+
+    with caplog.at_level(logging.WARNING, logger="tracking.pipeline"):
+        async_to_sync(broadcast.push)(BrokenLayer(), ["order.1", "ops"], {"type": "x"})
+
+    assert stats.counters["lost.push_failed"] == 2
+    assert "redis went away" in caplog.text
+
+
+# --- the operators' view of it -----------------------------------------------------------------
+
+
+def test_tracking_stats_are_for_operators_only(api, student, operator):
+    url = reverse("api:tracking-stats")
+    stats.incr("fixes.live", 3)
+    stats.loss("sequence_gap", 2)
+
+    assert api().get(url).status_code == 401
+    assert api(student).get(url).status_code == 403
+    response = api(operator).get(url)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["totals"]["fixes.live"] == 3
+    assert body["lost"] == 2 and body["lost_by_kind"] == {"sequence_gap": 2}
