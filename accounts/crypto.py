@@ -1,4 +1,4 @@
-"""Field encryption at rest with rotation: MultiFernet over FIELD_ENCRYPTION_KEY (comma separated)."""
+"""Field encryption at rest with rotation: MultiFernet over FIELD_ENCRYPTION_KEY (comma list)."""
 
 from functools import lru_cache
 
