@@ -4,6 +4,7 @@ pickup through the same services; completion settles the merchant in the ledger.
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from merchants import selectors, services
 from merchants.errors import TicketStepRefused
@@ -33,7 +34,8 @@ def step(order, to, actor, reason=""):
 
 def test_merchant_moves_the_ticket_and_the_customer_sees_each_step(placed, merchant):
     for to in (MerchantStatus.ACCEPTED, MerchantStatus.PREPARING, MerchantStatus.READY):
-        ticket = step(placed, to, merchant)
+        with translation.override("en"):  # the note is written in the language of the moment
+            ticket = step(placed, to, merchant)
         assert ticket.merchant_status == to
     assert ticket.accepted_at <= ticket.preparing_at <= ticket.ready_at
     notes = list(OrderEvent.objects.filter(order=placed).values_list("note", flat=True))
