@@ -48,9 +48,15 @@ def kind_icon(kind: str) -> str:
 @register.inclusion_tag("merchants/_open_now.html", takes_context=True)
 def open_now(context):
     """The home page's "open now" strip: one query (the database checks the hours)."""
+    user = context.get("user")
+    staff_of = None
+    if getattr(user, "is_authenticated", False) and not user.is_staff:
+        # Merchant staff land here after logging in: the way to their portal.
+        staff_of = user.merchants.values_list("slug", flat=True).first()
     return {
         "merchants": selectors.merchants_open_now(campus="default"),
-        "user": context.get("user"),
+        "user": user,
+        "portal_slug": staff_of,
     }
 
 

@@ -349,3 +349,8 @@ def test_settlement_report_for_operators_only(operator, student, merchant, windo
     assert logged_in(operator).get("/merchant/settlement/?format=csv").status_code == 200
     assert logged_in(merchant).get("/merchant/settlement/").status_code == 404
     assert logged_in(student).get("/merchant/settlement/").status_code == 404
+
+
+def test_home_leads_merchant_staff_to_their_portal(merchant, student, window):
+    assert 'id="portal-link"' in logged_in(merchant).get("/").content.decode()
+    assert 'id="portal-link"' not in logged_in(student).get("/").content.decode()
