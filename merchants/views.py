@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -141,10 +142,17 @@ def item_photo(request, pk: int, size: str):
 
 
 def _back_to_menu(request, merchant: Merchant):
-    target = request.POST.get("next") or reverse("merchants:menu", args=[merchant.slug])
-    if not target.startswith("/") or target.startswith("//"):
-        target = reverse("merchants:menu", args=[merchant.slug])
-    return redirect(target)
+    return redirect(_safe_next(request, reverse("merchants:menu", args=[merchant.slug])))
+
+
+def _safe_next(request, default: str) -> str:
+    """The form's `next`, only if it stays on this site."""
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
 
 
 @login_required
@@ -355,8 +363,7 @@ def track(request, number: str):
 @require_POST
 def notices_read(request):
     services.notices_mark_read(user=request.user)
-    target = request.POST.get("next") or reverse("merchants:browse")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+    return redirect(_safe_next(request, reverse("merchants:browse")))
 
 
 @login_required
@@ -636,7 +643,7 @@ def ticket_step(request, slug: str, number: str, action: str):
         messages.error(request, exc.message)
     else:
         messages.success(request, _("#%(n)s updated.") % {"n": ticket.ticket_no})
-    return redirect(request.POST.get("next") or reverse("merchants:inbox", args=[slug]))
+    return redirect(_safe_next(request, reverse("merchants:inbox", args=[slug])))
 
 
 def _ticket_qr_svg(request, ticket) -> str:
@@ -883,10 +890,7 @@ def settings_page(request, slug: str):
                 services.merchant_settings_update(
                     merchant=merchant, actor=request.user, **{field: not getattr(merchant, field)}
                 )
-                target = request.POST.get("next") or ""
-                if target.startswith("/") and not target.startswith("//"):
-                    return redirect(target)
-                return _saved(request, slug)
+                return redirect(_safe_next(request, reverse("merchants:settings", args=[slug])))
             elif action == "hours":
                 hours_form = forms.HoursForm(request.POST, hours=list(merchant.hours.all()))
                 if hours_form.is_valid():

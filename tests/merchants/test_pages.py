@@ -354,3 +354,12 @@ def test_settlement_report_for_operators_only(operator, student, merchant, windo
 def test_home_leads_merchant_staff_to_their_portal(merchant, student, window):
     assert 'id="portal-link"' in logged_in(merchant).get("/").content.decode()
     assert 'id="portal-link"' not in logged_in(student).get("/").content.decode()
+
+
+def test_next_never_leads_off_the_site(merchant, student, window, tea):
+    order = factories.make_takeout(customer=student, merchant=window, lines=[(tea, 1)])
+    for evil in ("https://evil.example/", "//evil.example/", "/\\evil.example/"):
+        response = logged_in(merchant).post(
+            f"/merchant/{window.slug}/tickets/{order.number}/accept/", {"next": evil}
+        )
+        assert response["Location"] == f"/merchant/{window.slug}/", evil
