@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.cache import cache
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from tests import factories
@@ -12,9 +13,13 @@ def _fast_and_clean(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.LANGUAGE_CODE = "en"
+    # A request handled by the test client leaves its language active in this thread: start every
+    # test from English so that stored notes and messages don't depend on the test before.
+    translation.activate("en")
     cache.clear()
     yield
     cache.clear()
+    translation.deactivate()
 
 
 @pytest.fixture
