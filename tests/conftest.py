@@ -2,10 +2,31 @@
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.db.backends.signals import connection_created
 from django.utils import translation
 from rest_framework.test import APIClient
 
 from tests import factories
+
+
+def _no_fsync(sender, connection, **kwargs):
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous = OFF")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_fsync_on_sqlite(django_db_blocker):
+    """Transactional tests commit every write (and Channels reconnects for each database call);
+    on a SQLite file every commit waits for the disk, most of all in the flush after each test.
+    A test database need not survive a power cut."""
+    connection_created.connect(_no_fsync)
+    with django_db_blocker.unblock():
+        if connection.connection is not None:
+            _no_fsync(None, connection)
+    yield
+    connection_created.disconnect(_no_fsync)
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,6 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connection
-from django.db.backends.signals import connection_created
 from django.test import Client
 from django.utils import timezone
 
@@ -22,26 +20,6 @@ from tracking import live
 from tracking import services as tracking_services
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _no_fsync(sender, connection, **kwargs):
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA synchronous = OFF")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_fsync_on_sqlite(django_db_blocker):
-    """Transactional tests commit every write (and Channels reconnects for each database call);
-    on a SQLite file every commit waits for the disk, most of all while the flush after each test
-    re-creates content types and permissions. A test database need not survive a power cut.
-    Module scope: still in force during the last test's flush."""
-    connection_created.connect(_no_fsync)
-    with django_db_blocker.unblock():
-        if connection.connection is not None:
-            _no_fsync(None, connection)
-    yield
-    connection_created.disconnect(_no_fsync)
 
 
 FORBIDDEN = 4403
