@@ -181,7 +181,7 @@ def _headers(user):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_ops_socket_is_staff_only_and_batches_positions(campus, student, monkeypatch):
-    monkeypatch.setattr(consumers, "OPS_INTERVAL", 0.2)
+    monkeypatch.setattr(consumers, "OPS_INTERVAL", 1.0)
     operator = factories.make_user(username="op", is_staff=True)
     rider = factories.make_rider(campus, gender="male", username="r1")
     order = factories.make_order(customer=student, campus=campus)
@@ -203,17 +203,22 @@ def test_the_ops_socket_is_staff_only_and_batches_positions(campus, student, mon
         for i, dx in enumerate((-1.0, -0.5, 0.5)):  # three fixes within one interval
             lat, lng = factories.point_in(campus, dx=dx)
             await record(rider=rider, lat=lat, lng=lng, recorded_at=now + timedelta(seconds=i))
-        batch = await ops.receive_json_from(timeout=5)
-        assert batch["type"] == "positions"
-        assert [p["rider"] for p in batch["positions"]] == [rider.pk]
-        assert batch["positions"][0]["lng"] == pytest.approx(factories.point_in(campus, dx=0.5)[1])
+        # (On a Redis shared with other runs, other riders' fixes may come through "ops" too.)
+        newest = factories.point_in(campus, dx=0.5)[1]
+        seen = []  # this rider's entries, batch by batch
+        while not seen or seen[-1][-1]["lng"] != pytest.approx(newest):
+            batch = await ops.receive_json_from(timeout=5)
+            if batch["type"] == "positions":
+                mine = [p for p in batch["positions"] if p["rider"] == rider.pk]
+                if mine:
+                    seen.append(mine)
+        assert all(len(mine) == 1 for mine in seen)  # one entry per rider per batch
+        assert len(seen) < 3  # three fixes in one interval: some were coalesced
         await transition(order=order, to=Status.ACCEPTED, actor=rider)
-        status = await ops.receive_json_from(timeout=5)
-        assert (status["type"], status["number"], status["status"]) == (
-            "status",
-            order.number,
-            "accepted",
-        )
+        status = {}
+        while status.get("number") != order.number:
+            status = await ops.receive_json_from(timeout=5)
+        assert (status["type"], status["status"]) == ("status", "accepted")
         await ops.disconnect()
 
     async_to_sync(scenario)()
