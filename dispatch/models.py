@@ -287,3 +287,45 @@ class RiderOnDuty(RiderProfile):
         proxy = True
         verbose_name = _("rider on duty")
         verbose_name_plural = _("riders on duty")
+
+
+class RelayLeg(models.Model):
+    """One leg of a relayed order (中转): leg 1 from the pickup to the transfer station serving
+    the drop-off building, leg 2 from the station to the door by a rider of the gender the
+    building admits. Each leg's rider shows their hand-over code; the other rider enters it
+    (dispatch/relay.py)."""
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="relay_legs")
+    number = models.PositiveSmallIntegerField(_("leg"))  # 1 or 2
+    station = models.ForeignKey(
+        "campus.TransferStation", on_delete=models.PROTECT, related_name="relay_legs"
+    )
+    rider = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="relay_legs",
+    )
+    distance_m = models.FloatField(_("planned distance (m)"), default=0)
+    # Leg 2's hand-over slot: from leg 1's planned arrival at the station, for the window.
+    window_start = models.DateTimeField(_("hand-over from"), null=True, blank=True)
+    window_end = models.DateTimeField(_("hand-over until"), null=True, blank=True)
+    handoff_code = models.CharField(_("hand-over code"), max_length=8)
+    code_confirmed_at = models.DateTimeField(
+        _("code confirmed by the other rider"), null=True, blank=True
+    )
+    arrived_at = models.DateTimeField(_("at the station"), null=True, blank=True)
+    escalated_at = models.DateTimeField(_("escalated to operators"), null=True, blank=True)
+    created_at = models.DateTimeField(_("planned at"))
+
+    class Meta:
+        verbose_name = _("relay leg")
+        verbose_name_plural = _("relay legs")
+        ordering = ["order", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "number"], name="one_relay_leg_per_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order} leg {self.number}"
