@@ -16,8 +16,8 @@ class CampusDataError(ValueError):
 def campus_load_geojson(*, path: Path) -> Campus:
     """Create or replace a campus from a GeoJSON file (format: README, "Campus data").
 
-    Idempotent: loading the same file again leaves the same campus. Buildings are matched by code, so
-    orders that point at them survive a reload; paths and stations are replaced.
+    Idempotent: loading the same file again leaves the same campus. Buildings are matched by
+    code, so orders that point at them survive a reload; paths and stations are replaced.
     """
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     meta = data.get("campus")

@@ -65,7 +65,10 @@ def make_campus(**kw) -> Campus:
 
 def add_path(campus: Campus, coords, kind: str = "walkway") -> PathEdge:
     return PathEdge.objects.create(
-        campus=campus, kind=kind, geometry=LineString(coords, srid=4326), length_m=line_length_m(coords)
+        campus=campus,
+        kind=kind,
+        geometry=LineString(coords, srid=4326),
+        length_m=line_length_m(coords),
     )
 
 

@@ -374,8 +374,11 @@ def build():
 
 def main():
     data = build()
+
     # one feature per line: compact but still diff-friendly
-    dump = lambda obj: json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    def dump(obj):
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
     text = (
         '{"type":"FeatureCollection",\n'
         f'"campus":{dump(data["campus"])},\n'
