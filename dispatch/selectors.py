@@ -199,6 +199,18 @@ class _Places:
         return hit
 
 
+def _relay_station_of(order: Order):
+    """The transfer station of the order's planned relay, for leg 1 (None without one)."""
+    if order.dropoff_building.gender_rule == "any" or order.status not in (
+        Status.OPEN,
+        Status.ACCEPTED,
+        Status.PICKED_UP,
+    ):
+        return None
+    leg = order.relay_legs.filter(number=1).select_related("station").first()
+    return leg.station if leg else None
+
+
 def order_job(
     order: Order,
     places: _Places,
@@ -208,6 +220,14 @@ def order_job(
 ) -> Job:
     pickup, walk_p = places.node(order.pickup_building)
     dropoff, walk_d = places.node(order.dropoff_building)
+    gender_rule = order.dropoff_building.gender_rule
+    if (station := _relay_station_of(order)) is not None:
+        # A planned relay (dispatch.relay): whoever may not enter carries it to the station.
+        carrier = getattr(order.rider, "gender", None) if order.rider_id else None
+        if carrier is None or not order.dropoff_building.admits(carrier):
+            dropoff, walk_d = places.matrix.locate(station.location.x, station.location.y)
+            walk_d /= places.walk
+            gender_rule = "any"
     ready = order_ready(order)
     return Job(
         id=order.pk,
@@ -215,7 +235,7 @@ def order_job(
         dropoff=dropoff,
         due=order_due(order, settings).timestamp(),
         ready=ready.timestamp() if ready else -math.inf,
-        pools=rules.admitted_pools(order.required_gender, order.dropoff_building.gender_rule),
+        pools=rules.admitted_pools(order.required_gender, gender_rule),
         customer=order.customer_id,
         fee_fen=rider_fee_fen(order),
         excluded=excluded,

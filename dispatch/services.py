@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from campus.models import Campus
-from dispatch import selectors
+from dispatch import relay, selectors
 from dispatch.matching import CyclePlan, Weights, plan_cycle
 from dispatch.models import (
     UNANSWERED,
@@ -538,6 +538,9 @@ def dispatch_cycle(
     if settings.auto_reassign:
         report.reassigned, carrying = reassign_stalled(campus=campus, settings=settings, now=now)
 
+    if settings.mode != Mode.GRAB:
+        # Orders the admitted gender leaves waiting go in two legs through a transfer station.
+        relay.relays_plan_open(campus=campus, now=now)
     snap = selectors.dispatch_snapshot(campus, now=now, settings=settings)
     matching = settings.mode in (Mode.AUTO, Mode.HYBRID)
     plan: CyclePlan = plan_cycle(
@@ -625,7 +628,18 @@ def dispatch_cycle(
                 mode=settings.mode,
             )
             report.at_risk += flagged is not None
-        report.resolved = risks_resolve(campus=campus, keep=set(at_risk), now=now)
+        # Leg 2s: the nearest free rider of the admitted gender; none in time -> operators.
+        _assigned, escalated = relay.relay_dispatch(campus=campus, now=now, mode=settings.mode)
+        report.at_risk += escalated
+        keep = set(at_risk) | set(
+            OrderRisk.objects.filter(
+                campus=campus,
+                resolved_at__isnull=True,
+                order__relay_legs__escalated_at__isnull=False,
+                order__status=Status.AT_STATION,
+            ).values_list("order_id", flat=True)
+        )
+        report.resolved = risks_resolve(campus=campus, keep=keep, now=now)
         report.total_ms = 1000 * (time.perf_counter() - began)
         if lease_owner is not None:
             DispatcherLease.objects.filter(campus=campus, owner=lease_owner).update(

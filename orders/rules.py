@@ -38,7 +38,10 @@ def rider_refusal(user, order: Order) -> str | None:
         return _("You cannot deliver your own order.")
     if refusal := scheduled_refusal(order):
         return refusal
-    refusal = pool_refusal(user.gender, order.required_gender, order.dropoff_building.gender_rule)
+    gender_rule = order.dropoff_building.gender_rule
+    if gender_rule != GenderRule.ANY and relay_planned(order):
+        gender_rule = GenderRule.ANY  # leg 1 ends at the transfer station (dispatch.relay)
+    refusal = pool_refusal(user.gender, order.required_gender, gender_rule)
     if refusal:
         return refusal
     if (offers := getattr(order, "dispatch_offers", None)) is not None:
@@ -57,6 +60,21 @@ def pool_refusal(pool: str, required_gender: str, dropoff_gender_rule: str) -> s
     if not Building(gender_rule=dropoff_gender_rule).admits(pool):
         return _("Riders of your gender cannot enter the drop-off building.")
     return None
+
+
+def relay_planned(order: Order) -> bool:
+    """A relay through a transfer station is planned (dispatch.RelayLeg, read through its
+    reverse relation without importing dispatch)."""
+    legs = getattr(order, "relay_legs", None)
+    return legs is not None and order.pk is not None and legs.exists()
+
+
+def relay_leg2_refusal(order: Order, actor) -> str | None:
+    """Who may take over at the station: leg 2's rider, of a gender the building admits."""
+    legs = getattr(order, "relay_legs", None)
+    if actor is None or legs is None or not legs.filter(number=2, rider=actor).exists():
+        return _("Only the relay rider of the second leg can take over.")
+    return pool_refusal(actor.gender, order.required_gender, order.dropoff_building.gender_rule)
 
 
 def admitted_pools(required_gender: str, dropoff_gender_rule: str) -> frozenset[str]:
@@ -145,6 +163,11 @@ def check_actor(order: Order, to: str, actor) -> None:
             raise NotAllowed(_("Only riders can accept orders."))
         reason = rider_refusal(actor, order)
         if reason:
+            raise NotAllowed(reason)
+        return
+    if to == Status.RELAY_ACCEPTED and actor is not None and not actor.is_staff:
+        # Taking over at the station makes the actor the order's rider (dispatch.relay).
+        if reason := relay_leg2_refusal(order, actor):
             raise NotAllowed(reason)
         return
     if actor is None:

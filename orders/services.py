@@ -199,6 +199,8 @@ def order_transition(*, order: Order, to: str, actor, note: str = "", code: str 
     changes: dict = {"status": to, "updated_at": now}
     if to == Status.ACCEPTED:
         changes["rider"] = actor
+    elif to == Status.RELAY_ACCEPTED and actor is not None and not actor.is_staff:
+        changes["rider"] = actor  # leg 2's rider carries it on from the station (dispatch.relay)
     elif to == Status.OPEN and old == Status.ACCEPTED:
         changes["rider"] = None
         changes["accepted_at"] = None

@@ -324,6 +324,19 @@ def settlement_split(
     return {"rider": rider, "commission": commission, "customer": unused}
 
 
+def rider_leg_shares(order: Order, rider_fen: int) -> list[tuple[int, int]]:
+    """The rider's share, per leg: a relayed order (dispatch.RelayLeg, both legs ridden by two
+    riders) pays each by their leg's planned distance, leg 1 taking the rounding; otherwise all
+    goes to the order's rider."""
+    legs = getattr(order, "relay_legs", None)
+    ridden = list(legs.filter(rider__isnull=False).order_by("number")) if legs is not None else []
+    if len(ridden) != 2 or ridden[0].rider_id == ridden[1].rider_id:
+        return [(order.rider_id, rider_fen)]
+    total = sum(max(leg.distance_m, 1.0) for leg in ridden)
+    second = int(rider_fen * max(ridden[1].distance_m, 1.0) / total)
+    return [(ridden[0].rider_id, rider_fen - second), (ridden[1].rider_id, second)]
+
+
 def promised_at_of(order: Order):
     """The promised delivery time, once orders carries one (Order.promised_at)."""
     return getattr(order, "promised_at", None)
@@ -418,7 +431,8 @@ def _order_settle(*, order: Order, actor) -> None:
         (_wallet(order.customer_id), split["customer"]),
     ]
     if order.rider_id:
-        lines.append((_earnings(order.rider_id), split["rider"]))
+        shares = rider_leg_shares(order, split["rider"])  # a relay pays each leg's rider
+        lines.extend((_earnings(rider_id), fen) for rider_id, fen in shares)
     ledger.post(
         kind=TransactionKind.ORDER_SETTLEMENT,
         reference=f"order-settlement:{order.pk}",

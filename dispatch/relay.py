@@ -1,0 +1,301 @@
+"""Transfer-station relays (中转): an order to a single-gender building carried by a rider of
+the other gender goes in two legs.
+
+- ``relay_plan``: leg 1 from the pickup to the transfer station serving the drop-off building,
+  leg 2 from the station to the door; leg 2 gets an explicit hand-over slot after leg 1's planned
+  arrival (VROOM cannot link timing across riders). Once planned, riders of either gender may
+  take leg 1 (orders.rules reads ``relay_legs``).
+- ``relay_arrive``: leg 1's rider at the station (picked up -> at station).
+- ``relay_dispatch``: gives leg 2 to the nearest free rider of the admitted gender; a leg 2
+  without a rider once its slot has begun is flagged to operators (dispatch's at-risk flag).
+- ``handoff_confirm``: each rider enters the other's code; when both are in, the order moves to
+  relay_accepted and leg 2's rider carries it (orders.services switches the rider).
+
+Both riders are paid for their leg (payments.services.rider_leg_shares). The customer's timeline
+shows at_station and relay_accepted like any status.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from campus.geo import haversine_m
+from campus.models import GenderRule, TransferStation
+from dispatch.models import RelayLeg
+from orders import rules
+from orders import services as order_services
+from orders.errors import NotAllowed, OrderError, StepNotReady
+from orders.models import Order, RequiredGender
+from orders.status import WITH_RIDER, Status
+
+# Leg 2's slot: from leg 1's planned arrival, this long for leg 2's rider to be there.
+HANDOFF_WINDOW = timedelta(minutes=10)
+# A leg 2 still without a rider this long into its slot goes to operators.
+FIND_LEG2_WITHIN = timedelta(minutes=3)
+
+
+class HandoffCodeRefused(OrderError):
+    http_status = 400
+    code = "handoff_code_refused"
+    default_message = gettext_lazy("That hand-over code is wrong.")
+
+
+def relay_station(order: Order) -> TransferStation | None:
+    """The station serving the order's drop-off building, when the building admits one gender
+    and the customer did not ask for a rider gender the building refuses."""
+    building = order.dropoff_building
+    if building.gender_rule == GenderRule.ANY:
+        return None
+    if order.required_gender != RequiredGender.ANY and not building.admits(order.required_gender):
+        return None
+    return building.transfer_stations.order_by("code").first()
+
+
+def relay_legs(order: Order) -> tuple[RelayLeg | None, RelayLeg | None]:
+    legs = {leg.number: leg for leg in RelayLeg.objects.filter(order=order)}
+    return legs.get(1), legs.get(2)
+
+
+def _code() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def _pt(point) -> tuple[float, float]:
+    return (point.x, point.y)
+
+
+@transaction.atomic
+def relay_plan(
+    *, order: Order, now: datetime | None = None, leg1_eta: datetime | None = None
+) -> tuple[RelayLeg, RelayLeg] | None:
+    """Split an open order into two legs through its station (idempotent); None when the order
+    needs no relay or has no station."""
+    now = now or timezone.now()
+    existing = relay_legs(order)
+    if existing[0] and existing[1]:
+        return existing
+    if order.status not in (Status.OPEN, Status.ACCEPTED):
+        return None
+    station = relay_station(order)
+    if station is None:
+        return None
+    pickup, dropoff = order.pickup_building, order.dropoff_building
+    d1 = haversine_m(pickup.lng, pickup.lat, *_pt(station.location))
+    d2 = haversine_m(*_pt(station.location), dropoff.lng, dropoff.lat)
+    # Leg 1 at cycling pace plus the pickup, unless the dispatcher knows better.
+    eta = leg1_eta or now + timedelta(seconds=60 + d1 * 1.4 / 4.0)
+    leg1 = RelayLeg.objects.create(
+        order=order, number=1, station=station, distance_m=d1, handoff_code=_code(),
+        created_at=now, rider_id=order.rider_id,
+    )  # fmt: skip
+    leg2 = RelayLeg.objects.create(
+        order=order, number=2, station=station, distance_m=d2, handoff_code=_code(),
+        window_start=eta, window_end=eta + HANDOFF_WINDOW, created_at=now,
+    )  # fmt: skip
+    order_services.order_note(
+        order=order,
+        actor=None,
+        note=_("Relay planned through %(station)s: a second rider takes it to the door.")
+        % {"station": str(station)},
+    )
+    return leg1, leg2
+
+
+def relay_planned(order: Order) -> bool:
+    return RelayLeg.objects.filter(order=order).exists()
+
+
+@transaction.atomic
+def relay_arrive(*, order: Order, rider, now: datetime | None = None) -> Order:
+    """Leg 1's rider is at the station with the item."""
+    now = now or timezone.now()
+    leg1, leg2 = relay_legs(order)
+    if leg1 is None:
+        raise StepNotReady(_("This order has no relay."))
+    if order.rider_id != rider.pk:
+        raise NotAllowed(_("Only the rider carrying the order can mark this."))
+    order = order_services.order_transition(
+        order=order, to=Status.AT_STATION, actor=rider, note=str(leg1.station)
+    )
+    RelayLeg.objects.filter(pk=leg1.pk).update(rider=rider, arrived_at=now)
+    if leg2.window_start is None or leg2.window_start > now:
+        # Earlier than planned: the slot starts now.
+        RelayLeg.objects.filter(pk=leg2.pk).update(
+            window_start=now, window_end=now + HANDOFF_WINDOW
+        )
+    return order
+
+
+@transaction.atomic
+def relay_leg2_assign(*, order: Order, rider, now: datetime | None = None) -> RelayLeg:
+    """Give leg 2 to a rider the drop-off building admits (dispatcher or operator)."""
+    _leg1, leg2 = relay_legs(order)
+    if leg2 is None:
+        raise StepNotReady(_("This order has no relay."))
+    refusal = leg2_refusal(rider, order)
+    if refusal:
+        raise NotAllowed(refusal)
+    won = RelayLeg.objects.filter(pk=leg2.pk, rider__isnull=True).update(rider=rider)
+    if not won:
+        raise NotAllowed(_("Another rider already has this relay."))
+    leg2.rider = rider
+    return leg2
+
+
+def leg2_refusal(rider, order: Order) -> str | None:
+    profile = getattr(rider, "rider_profile", None)
+    if profile is None or not profile.verified or not profile.online:
+        return _("Only riders online can take a relay.")
+    if profile.campus_id != order.campus_id:
+        return _("This order is on another campus.")
+    if rider.pk == order.rider_id:
+        return _("You are carrying leg 1 of this order.")
+    return rules.pool_refusal(
+        rider.gender, order.required_gender, order.dropoff_building.gender_rule
+    )
+
+
+@transaction.atomic
+def handoff_confirm(*, order: Order, rider, code: str, now: datetime | None = None) -> Order:
+    """A rider at the station enters the other rider's code. When both codes are in, leg 2's
+    rider takes over (at_station -> relay_accepted)."""
+    now = now or timezone.now()
+    order = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
+    leg1, leg2 = relay_legs(order)
+    if leg1 is None or leg2 is None:
+        raise StepNotReady(_("This order has no relay."))
+    if rider.pk not in (leg1.rider_id, leg2.rider_id) or rider.pk is None:
+        raise NotAllowed(_("Only the two relay riders can confirm the hand-over."))
+    if order.status != Status.AT_STATION:
+        raise StepNotReady(_("The hand-over happens at the station."))
+    # Each confirms the other's code: leg 1's rider enters leg 2's code and vice versa.
+    other = leg2 if rider.pk == leg1.rider_id else leg1
+    if (code or "").strip() != other.handoff_code:
+        raise HandoffCodeRefused()
+    RelayLeg.objects.filter(pk=other.pk, code_confirmed_at__isnull=True).update(
+        code_confirmed_at=now
+    )
+    if rider.pk == leg2.rider_id:
+        RelayLeg.objects.filter(pk=leg2.pk, arrived_at__isnull=True).update(arrived_at=now)
+    if RelayLeg.objects.filter(order=order, code_confirmed_at__isnull=False).count() == 2:
+        order = order_services.order_transition(
+            order=order, to=Status.RELAY_ACCEPTED, actor=leg2.rider, note=str(leg2.station)
+        )
+    return order
+
+
+def handoff_code_for(order: Order, rider) -> str | None:
+    """The code this rider shows the other rider at the station (None if not a relay rider)."""
+    leg = RelayLeg.objects.filter(order=order, rider=rider).first()
+    return leg.handoff_code if leg else None
+
+
+# --- the dispatcher's part -----------------------------------------------------------------------
+
+
+def relays_plan_open(*, campus, now: datetime, wait: timedelta = timedelta(minutes=2)) -> int:
+    """Plan relays for open orders to single-gender buildings that the admitted pool has left
+    waiting (`wait`), or that no free admitted rider is online for. Returns how many."""
+    from riders.models import RiderProfile
+
+    planned = 0
+    candidates = (
+        Order.objects.filter(campus=campus, status=Status.OPEN)
+        .exclude(dropoff_building__gender_rule=GenderRule.ANY)
+        .filter(dropoff_building__transfer_stations__isnull=False)
+        .exclude(relay_legs__isnull=False)
+        .select_related("pickup_building", "dropoff_building")
+        .distinct()
+    )
+    online: dict[str, int] = {}
+    free: dict[str, int] = {}
+    for order in candidates:
+        pool = "female" if order.dropoff_building.gender_rule == GenderRule.FEMALE_ONLY else "male"
+        if pool not in free:
+            profiles = list(
+                RiderProfile.objects.filter(
+                    campus=campus, online=True, verified=True, user__gender=pool
+                ).select_related("user", "campus")
+            )
+            online[pool] = len(profiles)
+            free[pool] = sum(
+                1 for p in profiles if rules.rider_load(p.user) < rules.rider_capacity(p)
+            )
+        if not online[pool]:
+            continue  # nobody could take leg 2: no relay (the order is flagged as it is)
+        if now - order.created_at >= wait or free[pool] == 0:
+            planned += relay_plan(order=order, now=now) is not None
+    return planned
+
+
+def relay_dispatch(*, campus, now: datetime, mode: str = "") -> tuple[int, int]:
+    """Leg 2s without a rider whose slot is near: the nearest free admitted rider to the station
+    gets it. A leg 2 not placed FIND_LEG2_WITHIN into its slot is flagged to operators.
+    Returns (assigned, escalated)."""
+    from dispatch import selectors
+    from dispatch import services as dispatch
+    from riders.models import RiderProfile
+    from tracking import live
+
+    assigned = escalated = 0
+    legs = (
+        RelayLeg.objects.filter(
+            number=2, rider__isnull=True, order__campus=campus, order__status__in=WITH_RIDER
+        )
+        .select_related("order__dropoff_building", "order__campus", "order__rider", "station")
+        .order_by("window_start", "pk")
+    )
+    busy = set(
+        RelayLeg.objects.filter(number=2, order__status__in=WITH_RIDER, order__campus=campus)
+        .exclude(order__status=Status.RELAY_ACCEPTED)
+        .exclude(order__status=Status.DELIVERING)
+        .exclude(rider__isnull=True)
+        .values_list("rider_id", flat=True)
+    )
+    profiles = list(
+        RiderProfile.objects.filter(campus=campus, online=True, verified=True).select_related(
+            "user", "campus"
+        )
+    )
+    for leg in legs:
+        order = leg.order
+        if order.rider_id and order.dropoff_building.admits(order.rider.gender):
+            continue  # leg 1's rider may enter: they deliver it themselves, no relay
+        if leg.window_start and leg.window_start - now > timedelta(minutes=5):
+            continue  # too early to tie a rider down
+        sx, sy = _pt(leg.station.location)
+        best, best_d = None, float("inf")
+        for p in profiles:
+            if p.user_id in busy or leg2_refusal(p.user, order):
+                continue
+            if rules.rider_load(p.user) >= rules.rider_capacity(p):
+                continue
+            pos = live.position_get(p.user_id)
+            d = haversine_m(pos["lng"], pos["lat"], sx, sy) if pos else 1e6
+            if d < best_d:
+                best, best_d = p, d
+        if best is not None:
+            relay_leg2_assign(order=order, rider=best.user, now=now)
+            busy.add(best.user_id)
+            assigned += 1
+            continue
+        if leg.window_start and now - leg.window_start >= FIND_LEG2_WITHIN:
+            settings = selectors.dispatch_settings_get(order.campus)
+            flagged = dispatch.risk_flag(
+                order=order,
+                reason=_("No relay rider found at %(station)s.") % {"station": str(leg.station)},
+                promised_at=selectors.order_due(order, settings),
+                predicted_at=None,
+                now=now,
+                mode=mode or settings.mode,
+            )
+            if flagged is not None:
+                RelayLeg.objects.filter(pk=leg.pk).update(escalated_at=now)
+                escalated += 1
+    return assigned, escalated

@@ -1,0 +1,101 @@
+"""The campus-day simulator: seeded demand, a short run through the real services with KPIs
+that repeat for a seed, nothing left behind, and the report files."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from campus.models import Building
+from dispatch.simday import (
+    Kpis,
+    SimConfig,
+    SimDay,
+    demand_generate,
+    markdown_table,
+    save_report,
+    svg_bar_chart,
+)
+from orders.models import Order
+
+pytestmark = pytest.mark.django_db
+
+SHORT = dict(minutes=20, riders=5, drain_minutes=30, progress=False, demand_scale=1.0)
+
+
+def _demo_buildings():
+    SimDay(SimConfig())._campus()
+    return {b.code: b for b in Building.objects.filter(campus__slug="demo")}
+
+
+def test_demand_is_seeded_and_peaks_at_lunch():
+    buildings = _demo_buildings()
+    lunch = demand_generate(SimConfig(seed=3, start_hour=12, end_hour=13), buildings)
+    again = demand_generate(SimConfig(seed=3, start_hour=12, end_hour=13), buildings)
+    afternoon = demand_generate(SimConfig(seed=3, start_hour=15, end_hour=16), buildings)
+    assert lunch == again
+    assert lunch != demand_generate(SimConfig(seed=4, start_hour=12, end_hour=13), buildings)
+    assert len(lunch) > 3 * len(afternoon)
+    assert all(buildings[d.pickup].kind in ("canteen", "shop") for d in lunch)
+
+
+def test_female_dorm_share_sets_the_share_of_orders_to_female_dorms():
+    buildings = _demo_buildings()
+    demand = demand_generate(
+        SimConfig(seed=1, start_hour=20, end_hour=22, female_dorm_share=1 / 3), buildings
+    )
+    female = sum(1 for d in demand if buildings[d.dropoff].gender_rule == "female_only")
+    assert 0.25 < female / len(demand) < 0.42
+
+
+def test_a_short_run_delivers_orders_through_the_services_and_rolls_back():
+    sim = SimDay(SimConfig(seed=2, policy="auto-batch", **SHORT))
+    kpis = sim.run()
+    assert kpis.orders > 5
+    assert kpis.delivered + kpis.expired + kpis.undelivered == kpis.orders
+    assert kpis.delivered >= kpis.orders - 1
+    assert 0 < kpis.avg_click_to_door_min <= kpis.p90_click_to_door_min
+    assert 0 < kpis.on_time_rate <= 1
+    assert kpis.distance_per_order_m > 100
+    assert kpis.orders_per_rider_hour > 0
+    assert sim.errors == []
+    assert not Order.objects.exists()  # rolled back
+
+
+def test_kpis_repeat_for_a_seed():
+    first = SimDay(SimConfig(seed=5, policy="grab", **SHORT)).run().as_dict()
+    second = SimDay(SimConfig(seed=5, policy="grab", **SHORT)).run().as_dict()
+    first.pop("wall_seconds"), second.pop("wall_seconds")
+    assert first == second
+
+
+def test_the_command_prints_and_saves_the_kpis(tmp_path):
+    out = StringIO()
+    call_command(
+        "simulate_day",
+        "--minutes=10",
+        "--riders=4",
+        "--policy=auto",
+        "--quiet",
+        f"--out={tmp_path}",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    assert "| auto |" in out.getvalue()
+    saved = json.loads((tmp_path / "simulate_day.json").read_text())
+    assert saved["kpis"][0]["policy"] == "auto"
+    assert "avg min" in (tmp_path / "simulate_day.md").read_text()
+
+
+def test_the_report_has_a_table_row_and_a_bar_pair_per_policy(tmp_path):
+    rows = [
+        Kpis(policy="grab", avg_click_to_door_min=20, p90_click_to_door_min=30, on_time_rate=0.8),
+        Kpis(policy="auto", avg_click_to_door_min=15, p90_click_to_door_min=22, on_time_rate=0.9),
+    ]
+    table = markdown_table(rows)
+    assert table.count("\n") == 3 and "| 80.0% |" in table
+    svg = svg_bar_chart(rows, title="t")
+    assert svg.count("<rect") == 1 + 4 + 2  # background, two bars each, the legend
+    save_report(rows, out=tmp_path, name="x", title="t")
+    assert (tmp_path / "x.svg").read_text().startswith("<svg")
