@@ -283,7 +283,7 @@ def listen(group: str, action) -> dict:
         await layer.group_add(group, channel)
         try:
             await sync_to_async(action, thread_sensitive=True)()
-            return await asyncio.wait_for(layer.receive(channel), timeout=5)
+            return await asyncio.wait_for(layer.receive(channel), timeout=20)
         finally:
             await layer.group_discard(group, channel)
 
