@@ -79,6 +79,7 @@ class SimConfig:
     expire_after_minutes: int = 30  # an order nobody took this long after its promise expires
     promise_minutes: int | None = None
     minutes: int | None = None  # a short run: this many minutes instead of the hours
+    stations: bool = True  # False: the campus's transfer stations are removed for the run
     progress: bool = True
 
 
@@ -237,6 +238,10 @@ class SimDay:
         )
         campus.dispatch_settings = settings
         self.campus, self.settings = campus, settings
+        if not config.stations:
+            from campus.models import TransferStation
+
+            TransferStation.objects.filter(campus=campus).delete()  # rolled back at the end
         self.buildings = {b.code: b for b in Building.objects.filter(campus=campus)}
         self.graph = campus_graph(campus)
         from dispatch.matrix import campus_matrix
@@ -288,8 +293,8 @@ class SimDay:
             at=self.clock.now().timestamp(),
         )
 
-    def _set_path(self, rider: SimRider, building: Building) -> None:
-        route = self.graph.route(rider.position, (building.lng, building.lat))
+    def _set_path(self, rider: SimRider, place: tuple[float, float]) -> None:
+        route = self.graph.route(rider.position, place)
         coords = route.coords
         cum = [0.0]
         for a, b in zip(coords, coords[1:], strict=False):
@@ -325,41 +330,100 @@ class SimDay:
             .order_by("accepted_at", "pk")
         )
 
+    def _relay_leg1(self, rider: SimRider, order) -> bool:
+        """This rider carries the order only to the transfer station (a planned relay)."""
+        if order.dropoff_building.admits(rider.user.gender):
+            return False
+        return order.relay_legs.exists()
+
     def _next_stop(self, rider: SimRider):
-        """(order, kind) the rider heads for next: the planned stop order when batching, the
-        order taken first otherwise."""
+        """(order, kind) the rider heads for next: a relay hand-over first, then the planned stop
+        order when batching, the order taken first otherwise. Kinds: pickup, delivery, station1
+        (leg 1 to the station), wait (leg 1 at the station), station2 (leg 2 at the station)."""
+        from dispatch.models import RelayLeg
         from orders.status import Status
 
+        leg2 = (
+            RelayLeg.objects.filter(
+                number=2,
+                rider=rider.user,
+                order__status__in=[Status.ACCEPTED, Status.PICKED_UP, Status.AT_STATION],
+            )
+            .select_related("order__pickup_building", "order__dropoff_building")
+            .first()
+        )
+        if leg2 is not None:
+            return leg2.order, "station2"
         orders = self._orders_of(rider)
         if not orders:
             return None
+        for order in orders:
+            if order.status == Status.AT_STATION:
+                return order, "wait"
         if self.config.policy == "auto-batch" and len(orders) > 1:
             from dispatch.selectors import rider_route
 
             route = rider_route(rider.user, now=self.clock.now())
             if route.stops:
                 stop = route.stops[0]
-                return stop.order, stop.kind
+                order, kind = stop.order, stop.kind
+                if kind == "delivery" and self._relay_leg1(rider, order):
+                    kind = "station1"
+                return order, kind
         order = orders[0]
-        return order, ("pickup" if order.status == Status.ACCEPTED else "delivery")
+        if order.status == Status.ACCEPTED:
+            return order, "pickup"
+        return order, ("station1" if self._relay_leg1(rider, order) else "delivery")
 
-    def _arrive(self, rider: SimRider, order, kind: str) -> None:
+    def _place(self, order, kind: str) -> tuple[float, float]:
+        if kind == "pickup":
+            return (order.pickup_building.lng, order.pickup_building.lat)
+        if kind in ("station1", "station2", "wait"):
+            station = order.relay_legs.select_related("station").first().station
+            return (station.location.x, station.location.y)
+        return (order.dropoff_building.lng, order.dropoff_building.lat)
+
+    def _arrive(self, rider: SimRider, order, kind: str) -> bool:
+        """The rider's button at the stop; False while they wait there (a hand-over)."""
+        from dispatch import relay
         from orders import services as order_services
         from orders.errors import OrderError
         from orders.status import Status
 
+        now = self.clock.now()
         try:
             if kind == "pickup":
                 order = order_services.order_transition(
                     order=order, to=Status.PICKED_UP, actor=rider.user, code=order.pickup_code
                 )
+                if not self._relay_leg1(rider, order):
+                    order_services.order_transition(
+                        order=order, to=Status.DELIVERING, actor=rider.user
+                    )
+            elif kind == "station1":
+                relay.relay_arrive(order=order, rider=rider.user, now=now)
+                return False  # waits for leg 2's rider
+            elif kind == "wait":
+                return order.status != Status.AT_STATION
+            elif kind == "station2":
+                if order.status != Status.AT_STATION:
+                    return False  # leg 1 not there yet
+                leg1, leg2 = relay.relay_legs(order)
+                relay.handoff_confirm(
+                    order=order, rider=rider.user, code=leg1.handoff_code, now=now
+                )
+                order = relay.handoff_confirm(
+                    order=order, rider=leg1.rider, code=leg2.handoff_code, now=now
+                )
                 order_services.order_transition(order=order, to=Status.DELIVERING, actor=rider.user)
+                self.riders[leg1.rider_id].replan = True
             else:
                 order_services.order_transition(
                     order=order, to=Status.DELIVERED, actor=rider.user, code=order.delivery_code
                 )
         except OrderError as exc:
             self.errors.append(f"{order.number} {kind}: {exc}")
+        return True
 
     # policies ------
     def _grab(self) -> None:
@@ -508,8 +572,7 @@ class SimDay:
             order, kind = nxt
             if rider.target != (order.pk, kind):
                 rider.target = (order.pk, kind)
-                building = order.pickup_building if kind == "pickup" else order.dropoff_building
-                self._set_path(rider, building)
+                self._set_path(rider, self._place(order, kind))
         arrived = self._move(rider, step)
         if arrived:
             from orders.models import Order
@@ -517,9 +580,9 @@ class SimDay:
             order = Order.objects.select_related("pickup_building", "dropoff_building").get(
                 pk=rider.target[0]
             )
-            self._arrive(rider, order, rider.target[1])
-            rider.busy_until = t + SERVICE_S
-            rider.target = None
+            if self._arrive(rider, order, rider.target[1]):
+                rider.busy_until = t + SERVICE_S
+                rider.target = None
             rider.replan = True
 
     def _kpis(self, elapsed_s: float) -> Kpis:
@@ -532,8 +595,16 @@ class SimDay:
         on_time = sum(1 for o in delivered if o.delivered_at <= o.promised_at)
         hours = elapsed_s / 3600.0
         rider_hours = len(self.riders) * hours
-        relayed = sum(1 for o in orders if getattr(o, "relayed", False))
-        k = Kpis(policy=self.config.policy, orders=len(orders), riders=len(self.riders))
+        from orders.models import OrderEvent
+
+        relayed = (
+            OrderEvent.objects.filter(order__in=self.orders, new_status=Status.AT_STATION)
+            .values("order")
+            .distinct()
+            .count()
+        )
+        label = self.config.policy + ("" if self.config.stations else " (no stations)")
+        k = Kpis(policy=label, orders=len(orders), riders=len(self.riders))
         k.delivered = len(delivered)
         k.expired = sum(1 for o in orders if o.status == Status.EXPIRED)
         k.undelivered = len(orders) - k.delivered - k.expired
@@ -694,3 +765,62 @@ def save_report(rows: list[Kpis], *, out: Path, name: str, title: str, extra: di
     (out / f"{name}.md").write_text(f"## {title}\n\n" + markdown_table(rows) + "\n")
     if len(rows) > 1:
         (out / f"{name}.svg").write_text(svg_bar_chart(rows, title=title))
+
+
+# --- the issue's targets ----------------------------------------------------------------------
+
+
+def check_targets(base: dict, *, log=None) -> dict:
+    """Run the two simulator targets and say whether each holds:
+
+    1. lunch peak (12:00-13:00): auto dispatch (with batching) cuts the average click-to-door
+       time by >= 15% against nearest-rider grab, same seeded demand, same run;
+    2. an evening (20:00-22:00) where one order in three goes to a female dorm and one rider in
+       five online is female: with transfer stations, >= 95% on time (and without, for contrast).
+    """
+    log = log or (lambda s: None)
+    base = {k: v for k, v in base.items() if v is not None}
+    for key in ("start_hour", "end_hour", "female_rider_share", "female_dorm_share", "minutes"):
+        base.pop(key, None)
+    lunch = {**base, "start_hour": 12, "end_hour": 13}
+    evening = {**base, "start_hour": 20, "end_hour": 22, "female_rider_share": 0.2}
+    evening["female_dorm_share"] = 1 / 3
+    rows = []
+    for policy in ("grab", "auto", "auto-batch"):
+        log(f"lunch {policy}:")
+        rows.append(SimDay(SimConfig(policy=policy, **lunch)).run())
+    grab, auto_batch = rows[0], rows[2]
+    cut = 1 - auto_batch.avg_click_to_door_min / grab.avg_click_to_door_min
+    evening_rows = []
+    for stations in (True, False):
+        log(f"evening auto-batch, stations={stations}:")
+        evening_rows.append(
+            SimDay(SimConfig(policy="auto-batch", stations=stations, **evening)).run()
+        )
+    with_st = evening_rows[0]
+    targets = {
+        "lunch_cut_vs_grab": round(cut, 4),
+        "lunch_cut_target": 0.15,
+        "lunch_cut_met": cut >= 0.15,
+        "evening_on_time_with_stations": with_st.on_time_rate,
+        "evening_on_time_without_stations": evening_rows[1].on_time_rate,
+        "evening_on_time_target": 0.95,
+        "evening_on_time_met": with_st.on_time_rate >= 0.95,
+    }
+    lines = [
+        "Lunch peak 12:00-13:00 (same seeded demand):",
+        markdown_table(rows),
+        f"auto-batch vs grab, average click-to-door: {100 * cut:+.1f}% cut "
+        f"(target >= 15%): {'MET' if targets['lunch_cut_met'] else 'NOT MET'}",
+        "",
+        "Evening 20:00-22:00, 1/3 of orders to female dorms, 1/5 of riders female:",
+        markdown_table(evening_rows),
+        f"on time with transfer stations: {100 * with_st.on_time_rate:.1f}% (target >= 95%): "
+        f"{'MET' if targets['evening_on_time_met'] else 'NOT MET'}",
+    ]
+    return {
+        "rows": rows + evening_rows,
+        "targets": targets,
+        "lines": lines,
+        "title": "simulate_day targets: lunch peak and a female-dorm evening",
+    }

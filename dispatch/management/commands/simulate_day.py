@@ -59,11 +59,15 @@ class Command(BaseCommand):
         if o["targets"]:
             self._targets(base, out)
             return
-        policies = POLICIES if o["compare"] else (o["policy"],)
+        runs = [(o["policy"], True)]
+        if o["compare"]:
+            # Every policy on the same seeded demand, and batching without transfer stations.
+            runs = [(policy, True) for policy in POLICIES] + [("auto-batch", False)]
         rows = []
-        for policy in policies:
-            self.stderr.write(f"{policy}:")
-            rows.append(SimDay(SimConfig(policy=policy, **base)).run(keep=o["keep"]))
+        for policy, stations in runs:
+            self.stderr.write(f"{policy}{'' if stations else ' (no stations)'}:")
+            config = SimConfig(policy=policy, stations=stations, **base)
+            rows.append(SimDay(config).run(keep=o["keep"]))
         title = f"Campus {o['campus']}, {start}:00-{end}:00, seed {o['seed']}"
         self.stdout.write(title)
         self.stdout.write(markdown_table(rows))
