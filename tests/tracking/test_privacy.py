@@ -230,3 +230,13 @@ def test_an_operator_replays_only_with_a_reason_and_is_logged(order, rider_male,
         "dispute",
         "ticket 4711",
     )
+
+
+def test_the_privacy_notice_states_the_rules_and_the_periods_in_force(db, settings):
+    settings.TRACK_RETENTION_DAYS = 5
+    settings.TRACK_ARCHIVE_DAYS = 90
+    settings.TRACKING_CHAT_CLOSE_HOURS = 3
+    page = Client(HTTP_ACCEPT_LANGUAGE="en").get("/privacy/").content.decode()
+    assert "only while online" in page and "never after delivery" in page
+    assert "deleted after 5 days" in page and "kept for 90 days" in page
+    assert "closes 3 hours after delivery" in page and "every replay is logged" in page
