@@ -141,3 +141,68 @@ class OperatorRiderRouteApi(APIView):
         if profile is None:
             raise Http404(_("No such rider"))
         return Response(RouteOutputSerializer(selectors.rider_route(profile.user)).data)
+
+
+# --- transfer-station relays (dispatch.relay) ----------------------------------------------------
+
+
+def _relay_order(request, number: str):
+    from dispatch import relay
+
+    rider = _rider(request)
+    order = order_detail_qs().filter(number=number).first()
+    if order is None or relay.handoff_code_for(order, rider) is None:
+        raise Http404(_("No such relay"))
+    return order, rider
+
+
+class RelayHandoffApi(APIView):
+    """The hand-over at the station: GET shows the calling rider's code (the other rider enters
+    it); POST enters the other rider's code. When both are in, leg 2's rider carries it on."""
+
+    class InputSerializer(serializers.Serializer):
+        code = serializers.CharField(max_length=8)
+
+    class OutputSerializer(serializers.Serializer):
+        number = serializers.CharField()
+        leg = serializers.IntegerField()
+        station = serializers.CharField()
+        code = serializers.CharField()
+        status = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, number: str):
+        from dispatch import relay
+
+        order, rider = _relay_order(request, number)
+        leg = relay.relay_leg_for(order, rider)
+        data = {
+            "number": order.number,
+            "leg": leg.number,
+            "station": str(leg.station),
+            "code": leg.handoff_code,
+            "status": order.status,
+        }
+        return Response(self.OutputSerializer(data).data)
+
+    @extend_schema(request=InputSerializer, responses=OrderDetailOutputSerializer)
+    def post(self, request, number: str):
+        from dispatch import relay
+
+        order, rider = _relay_order(request, number)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        relay.handoff_confirm(order=order, rider=rider, code=serializer.validated_data["code"])
+        return Response(OrderDetailOutputSerializer(order_detail_qs().get(pk=order.pk)).data)
+
+
+class RelayArriveApi(APIView):
+    """Leg 1's rider is at the transfer station with the item."""
+
+    @extend_schema(request=None, responses=OrderDetailOutputSerializer)
+    def post(self, request, number: str):
+        from dispatch import relay
+
+        order, rider = _relay_order(request, number)
+        relay.relay_arrive(order=order, rider=rider)
+        return Response(OrderDetailOutputSerializer(order_detail_qs().get(pk=order.pk)).data)

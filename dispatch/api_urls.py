@@ -16,6 +16,16 @@ urlpatterns = [
     ),
     path("dispatch/route/", api.RiderRouteApi.as_view(), name="dispatch-route"),
     path(
+        "dispatch/relays/<str:number>/handoff/",
+        api.RelayHandoffApi.as_view(),
+        name="dispatch-relay-handoff",
+    ),
+    path(
+        "dispatch/relays/<str:number>/arrive/",
+        api.RelayArriveApi.as_view(),
+        name="dispatch-relay-arrive",
+    ),
+    path(
         "dispatch/riders/<int:user_id>/route/",
         api.OperatorRiderRouteApi.as_view(),
         name="dispatch-rider-route",

@@ -190,9 +190,22 @@ def handoff_confirm(*, order: Order, rider, code: str, now: datetime | None = No
     return order
 
 
+def relay_leg_for(order: Order, rider) -> RelayLeg | None:
+    """This rider's leg of the order: theirs by name, or leg 1 while they carry the order to
+    the station (leg 1 is named on arrival)."""
+    leg = RelayLeg.objects.filter(order=order, rider=rider).select_related("station").first()
+    if leg is None and order.rider_id == rider.pk:
+        leg = (
+            RelayLeg.objects.filter(order=order, number=1, rider__isnull=True)
+            .select_related("station")
+            .first()
+        )
+    return leg
+
+
 def handoff_code_for(order: Order, rider) -> str | None:
     """The code this rider shows the other rider at the station (None if not a relay rider)."""
-    leg = RelayLeg.objects.filter(order=order, rider=rider).first()
+    leg = relay_leg_for(order, rider)
     return leg.handoff_code if leg else None
 
 

@@ -166,3 +166,26 @@ def test_the_dispatcher_plans_a_relay_gives_leg_two_and_escalates_when_nobody_is
         order_services.order_transition(order=busy, to=step, actor=woman)
     dispatch.dispatch_cycle(campus=campus, now=now + timedelta(minutes=5))
     assert RelayLeg.objects.get(order=to_women, number=2).rider == woman
+
+
+def test_the_riders_hand_over_through_the_api(api, to_women, man, woman):
+    from django.urls import reverse
+
+    relay.relay_plan(order=to_women)
+    order_services.order_accept(order=to_women, rider=man)
+    order_services.order_transition(order=to_women, to=Status.PICKED_UP, actor=man)
+    url = reverse("api:dispatch-relay-arrive", args=[to_women.number])
+    arrived = api(man).post(url)
+    assert arrived.status_code == 200, arrived.json()
+    assert arrived.json()["status"] == Status.AT_STATION
+    relay.relay_leg2_assign(order=to_women, rider=woman)
+    handoff = reverse("api:dispatch-relay-handoff", args=[to_women.number])
+    his = api(man).get(handoff).json()
+    hers = api(woman).get(handoff).json()
+    assert (his["leg"], hers["leg"]) == (1, 2) and his["code"] != hers["code"]
+    assert api(woman).post(handoff, {"code": "000000x"}).status_code == 400
+    assert api(woman).post(handoff, {"code": his["code"]}).status_code == 200
+    response = api(man).post(handoff, {"code": hers["code"]})
+    assert response.json()["status"] == Status.RELAY_ACCEPTED
+    stranger = factories.make_rider(to_women.campus, gender="female")
+    assert api(stranger).get(handoff).status_code == 404
