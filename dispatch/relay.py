@@ -212,7 +212,7 @@ def handoff_code_for(order: Order, rider) -> str | None:
 # --- the dispatcher's part -----------------------------------------------------------------------
 
 
-def relays_plan_open(*, campus, now: datetime, wait: timedelta = timedelta(minutes=2)) -> int:
+def relays_plan_open(*, campus, now: datetime, wait: timedelta = timedelta(minutes=5)) -> int:
     """Plan relays for open orders to single-gender buildings that the admitted pool has left
     waiting (`wait`), or that no free admitted rider is online for. Returns how many."""
     from riders.models import RiderProfile
@@ -280,8 +280,9 @@ def relay_dispatch(*, campus, now: datetime, mode: str = "") -> tuple[int, int]:
         order = leg.order
         if order.rider_id and order.dropoff_building.admits(order.rider.gender):
             continue  # leg 1's rider may enter: they deliver it themselves, no relay
-        if leg.window_start and leg.window_start - now > timedelta(minutes=5):
-            continue  # too early to tie a rider down
+        if order.status != Status.AT_STATION:
+            # The scarce admitted riders are not tied down before the item is at the station.
+            continue
         sx, sy = _pt(leg.station.location)
         best, best_d = None, float("inf")
         for p in profiles:

@@ -343,14 +343,16 @@ class SimDay:
         from dispatch.models import RelayLeg
         from orders.status import Status
 
-        leg2 = (
-            RelayLeg.objects.filter(
-                number=2,
-                rider=rider.user,
-                order__status__in=[Status.ACCEPTED, Status.PICKED_UP, Status.AT_STATION],
-            )
-            .select_related("order__pickup_building", "order__dropoff_building")
-            .first()
+        legs = RelayLeg.objects.filter(
+            number=2,
+            rider=rider.user,
+            order__status__in=[Status.ACCEPTED, Status.PICKED_UP, Status.AT_STATION],
+        ).select_related("order__pickup_building", "order__dropoff_building")
+        # The hand-overs waiting at a station first.
+        leg2 = min(
+            legs,
+            key=lambda leg: (leg.order.status != Status.AT_STATION, leg.order_id),
+            default=None,
         )
         if leg2 is not None:
             return leg2.order, "station2"
@@ -402,6 +404,16 @@ class SimDay:
                     )
             elif kind == "station1":
                 relay.relay_arrive(order=order, rider=rider.user, now=now)
+                # Everything else this rider carries for the same station is left there too.
+                station_id = order.relay_legs.first().station_id
+                for other in self._orders_of(rider):
+                    if (
+                        other.pk != order.pk
+                        and other.status == Status.PICKED_UP
+                        and self._relay_leg1(rider, other)
+                        and other.relay_legs.first().station_id == station_id
+                    ):
+                        relay.relay_arrive(order=other, rider=rider.user, now=now)
                 return False  # waits for leg 2's rider
             elif kind == "wait":
                 return order.status != Status.AT_STATION
