@@ -34,7 +34,8 @@ class RiderOnlineApi(APIView):
 
 
 class RiderBoardApi(APIView):
-    """Open orders the calling rider may take, oldest first."""
+    """Open orders the calling rider may take, best grab score first (distance to the pickup,
+    fee, deadline), oldest first among equals."""
 
     @extend_schema(responses=OrderOutputSerializer(many=True))
     def get(self, request):

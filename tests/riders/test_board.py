@@ -74,9 +74,14 @@ def test_board_shows_exactly_the_orders_the_rider_may_accept(gender, every_kind_
         assert (order.number in on_board) == may_accept, (gender, key)
 
 
-def test_board_lists_open_orders_oldest_first(student, campus, rider_male, api):
+def test_board_ranks_better_paid_orders_first_then_oldest(student, campus, rider_male, api):
+    # Equal distance and deadline here: the fee decides (a third waiting order is quoted with the
+    # peak surcharge), then age.
     orders = [factories.make_order(customer=student, campus=campus) for _ in range(3)]
-    assert board_numbers(api(rider_male)) == [o.number for o in orders]
+    board = api(rider_male).get("/api/rider/board/").json()
+    assert {o["number"] for o in board} == {o.number for o in orders}
+    ranked = sorted(board, key=lambda o: (-o["price_fen"], o["created_at"]))
+    assert [o["number"] for o in board] == [o["number"] for o in ranked]
 
 
 def test_board_leaves_out_taken_cancelled_own_and_other_campus_orders(
