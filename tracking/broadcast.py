@@ -11,6 +11,7 @@ push that the layer lost (tracking.stats).
 """
 
 import json
+import weakref
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -114,6 +115,8 @@ def send(groups: list[str], event_type: str, payload: dict) -> None:
 
 async def push(layer, groups: list[str], message: dict) -> None:
     """group_send to each group; a failure is counted and logged as loss, never silent."""
+    if layer is None:
+        return
     for group in groups:
         try:
             await layer.group_send(group, message)
@@ -121,6 +124,72 @@ async def push(layer, groups: list[str], message: dict) -> None:
             stats.loss("push_failed", 1, f"{group}: {exc!r}")
         else:
             stats.incr("pushes")
+
+
+async def push_fix(layer, groups: list[str], message: dict, *, rider_id: int, at: float) -> None:
+    """Make a fix live: store it as the rider's position (tracking.live), then push it.
+
+    When the cache and the pub/sub channel layer share one Redis server (production settings
+    point both at REDIS_URL), the position and the publications go out as one pipeline: one
+    write and one round trip instead of one per command, which is most of a fix's cost. The
+    publications are exactly what channels-redis's group_send would send (its group channel
+    name and serialisation); any other layer gets position_set and group_send.
+    """
+    from tracking import live
+
+    payload = message["payload"]
+    position = {k: v for k, v in payload.items() if k not in ("type", "seq")}
+    client = live.async_client()
+    channel_name = _pubsub_group_channel(layer, client) if client is not None else None
+    if channel_name is None:
+        await live.aposition_set(rider_id, position, seq=message["n"], at=at)
+        await push(layer, groups, message)
+        return
+    pipe = client.pipeline(transaction=False)
+    key, value = live.position_set_command(rider_id, position, seq=message["n"], at=at)
+    pipe.set(key, value, ex=live.TTL_SECONDS)
+    data = layer.serialize(message)
+    for group in groups:
+        pipe.publish(channel_name(group), data)
+    try:
+        await pipe.execute()
+    except Exception as exc:
+        stats.loss("push_failed", len(groups), f"{groups}: {exc!r}")
+    else:
+        stats.incr("pushes", len(groups))
+
+
+_pubsub_names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _pubsub_group_channel(layer, client):
+    """channels-redis's group channel naming when `layer` is its pub/sub layer on the same Redis
+    server as `client` (a single shard), else None."""
+    try:
+        from channels_redis.pubsub import RedisPubSubChannelLayer
+    except ImportError:  # pragma: no cover - channels-redis is a requirement
+        return None
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return None
+    loop_layer = layer._get_layer()
+    found = _pubsub_names.get(loop_layer)
+    if found is None:
+        found = None, None
+        shards = getattr(loop_layer, "_shards", [])
+        if len(shards) == 1:
+            from redis.connection import parse_url
+
+            host = shards[0].host
+            address = host.get("address") if isinstance(host, dict) else None
+            ours = client.connection_pool.connection_kwargs
+            if address and _server(parse_url(address)) == _server(ours):
+                found = (loop_layer._get_group_channel_name, None)
+        _pubsub_names[loop_layer] = found
+    return found[0]
+
+
+def _server(kwargs: dict) -> tuple:
+    return (kwargs.get("host", "localhost"), int(kwargs.get("port", 6379)), kwargs.get("path"))
 
 
 # --- dispatch --------------------------------------------------------------------------------

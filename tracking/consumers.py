@@ -75,14 +75,16 @@ _ingest_loading = database_sync_to_async(services.location_ingest)
 _flush_track = database_sync_to_async(history.flush)
 
 
-async def _ingest(rider_id: int, fix: dict) -> services.Accepted:
-    """alocation_ingest on the event loop (cache only, without blocking it); when the cache
-    holds no routing state for the rider, the whole fix goes through a thread, which loads it
-    from the database."""
+async def _ingest(layer, rider_id: int, fix: dict) -> services.Accepted:
+    """alocation_ingest on the event loop (cache only, without blocking it), pushes included;
+    when the cache holds no routing state for the rider, the fix goes through a thread, which
+    loads it from the database, and is pushed from here."""
     try:
-        return await services.alocation_ingest(rider_id=rider_id, **fix)
+        return await services.alocation_ingest(rider_id=rider_id, layer=layer, **fix)
     except live.StateMissing:
-        return await _ingest_loading(rider_id=rider_id, batch=True, **fix)
+        accepted = await _ingest_loading(rider_id=rider_id, batch=True, **fix)
+    await broadcast.push(layer, accepted.groups, accepted.message)
+    return accepted
 
 
 class RelayConsumer(AsyncWebsocketConsumer):
@@ -311,6 +313,10 @@ class RiderConsumer(RelayConsumer):
     async def disconnect(self, code):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.batch and history.pending():
+            # A server shutting down closes its sockets first: uvicorn re-raises SIGTERM once
+            # they are closed, and a process killed by a signal runs no atexit handler.
+            await _flush_track()
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # Bad frames get an error frame; the socket stays open.
@@ -325,7 +331,7 @@ class RiderConsumer(RelayConsumer):
         try:
             fix = _parse_fix(content)
             try:
-                accepted = await _ingest(self.scope["user"].pk, fix)
+                accepted = await _ingest(self.channel_layer, self.scope["user"].pk, fix)
             finally:
                 if not self.batch:  # see tracking.history: written before the answer
                     await _flush_track()
@@ -342,7 +348,6 @@ class RiderConsumer(RelayConsumer):
                 error["in_track"] = exc.in_track
             await self.send_payload(error)
             return
-        await broadcast.push(self.channel_layer, accepted.groups, accepted.message)
         ack = {"type": "ack", "recorded_at": accepted.position["recorded_at"]}
         if fix["seq"] is not None:
             ack["seq"] = fix["seq"]

@@ -23,7 +23,6 @@ import os
 import weakref
 from dataclasses import dataclass
 
-from django.contrib.gis.geos import GEOSGeometry, Point
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
@@ -124,7 +123,8 @@ def position_clear(rider_id: int) -> None:
 class RiderState:
     refusal: str  # "" when the rider may share a position, else "not_rider" | "unverified" | ...
     campus_id: int | None = None
-    bounds_wkb: bytes = b""
+    rings: tuple = ()  # the campus bounds: ((lng, lat), ...) per ring, exterior first
+    bbox: tuple = (0.0, 0.0, 0.0, 0.0)
     online_since: float = 0.0  # POSIX timestamp: late fixes from before it are not kept
     numbers: tuple[str, ...] = ()
 
@@ -199,7 +199,7 @@ async def arider_read(rider_id: int) -> HotRead:
     if found is None:
         return rider_read(rider_id, load=False)
     client, cache = found
-    keys = [cache.make_and_validate_key(k) for k in _hot_keys(rider_id)]
+    keys = [cache.make_key(k) for k in _hot_keys(rider_id)]
     loads = cache._cache._serializer.loads
     values = [None if v is None else loads(v) for v in await client.mget(keys)]
     return _hot_read(rider_id, values, load=False)
@@ -210,9 +210,21 @@ async def aposition_set(rider_id: int, position: dict, *, seq: int, at: float) -
     if found is None:
         position_set(rider_id, position, seq=seq, at=at)
         return
-    client, cache = found
+    client, _cache = found
+    await client.set(*position_set_command(rider_id, position, seq=seq, at=at), ex=TTL_SECONDS)
+
+
+def async_client():
+    """The loop's asyncio Redis client on the cache's server, or None (not Redis)."""
+    found = _async_redis()
+    return found[0] if found else None
+
+
+def position_set_command(rider_id: int, position: dict, *, seq: int, at: float):
+    """(key, value) of position_set as Redis sees them, for a pipeline (TTL_SECONDS)."""
+    cache = shared_cache()
     value = cache._cache._serializer.dumps({"p": position, "n": seq, "t": at})
-    await client.set(cache.make_and_validate_key(_key(rider_id)), value, ex=TTL_SECONDS)
+    return cache.make_key(_key(rider_id)), value
 
 
 def rider_state_invalidate(rider_id: int) -> None:
@@ -257,7 +269,15 @@ def _rebuild(rider_id: int, gen) -> RiderState:
             .values_list("number", flat=True)
         )
         since = profile.online_since.timestamp() if profile.online_since else 0.0
-        state = RiderState("", profile.campus_id, bytes(profile.campus.bounds.wkb), since, numbers)
+        bounds = profile.campus.bounds
+        state = RiderState(
+            "",
+            profile.campus_id,
+            online_since=since,
+            numbers=numbers,
+            rings=tuple(tuple((float(x), float(y)) for x, y in ring) for ring in bounds.coords),
+            bbox=tuple(bounds.extent),
+        )
         if numbers:
             routes = {_order_key(n): rider_id for n in numbers}
             shared_cache().set_many(routes, STATE_TTL_SECONDS * 2)
@@ -266,14 +286,18 @@ def _rebuild(rider_id: int, gen) -> RiderState:
     return state
 
 
-_prepared: dict[bytes, object] = {}
-
-
 def inside_bounds(state: RiderState, lng: float, lat: float) -> bool:
-    """Campus.contains on the cached bounds (a prepared geometry per process)."""
-    prepared = _prepared.get(state.bounds_wkb)
-    if prepared is None:
-        if len(_prepared) > 64:
-            _prepared.clear()
-        prepared = _prepared[state.bounds_wkb] = GEOSGeometry(memoryview(state.bounds_wkb)).prepared
-    return prepared.contains(Point(lng, lat, srid=4326))
+    """Campus.contains, on the bounds cached with the rider's state: even-odd ray casting over
+    the polygon's rings (holes included), a few microseconds where a GEOS call through ctypes
+    costs tens. Points exactly on the boundary may fall either way."""
+    min_x, min_y, max_x, max_y = state.bbox
+    if not (min_x < lng < max_x and min_y < lat < max_y):
+        return False
+    inside = False
+    for ring in state.rings:
+        x1, y1 = ring[-1]
+        for x2, y2 in ring:
+            if (y2 > lat) != (y1 > lat) and lng < (x1 - x2) * (lat - y2) / (y1 - y2) + x2:
+                inside = not inside
+            x1, y1 = x2, y2
+    return inside

@@ -86,14 +86,17 @@ async def alocation_ingest(
     recorded_at: datetime,
     accuracy: float | None = None,
     seq: int | None = None,
+    layer=None,
 ) -> Accepted:
-    """location_ingest for the socket consumer, on its event loop: the cache round trips do not
-    block the loop, the track point is batched, and no database is touched (live.StateMissing
-    when the rider's routing state is not cached: location_ingest, in a thread, loads it)."""
+    """location_ingest for the socket consumer, on its event loop, pushes included (through
+    `layer`): the cache round trips do not block the loop, the track point is batched, and no
+    database is touched (live.StateMissing when the rider's routing state is not cached:
+    location_ingest, in a thread, loads it)."""
     hot = await live.arider_read(rider_id)
     fix = _accept(hot, rider_id, lat, lng, recorded_at, accuracy, seq, True)
-    await live.aposition_set(rider_id, fix.position, seq=fix.message["n"], at=fix.at)
-    return fix.accepted
+    accepted = fix.accepted
+    await broadcast.push_fix(layer, accepted.groups, accepted.message, rider_id=rider_id, at=fix.at)
+    return accepted
 
 
 @dataclass(frozen=True)
