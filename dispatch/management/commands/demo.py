@@ -1,5 +1,6 @@
 """Serve the platform with daphne and run the simulated riders beside it (`make demo`)."""
 
+import io
 import os
 import signal
 import subprocess
@@ -9,7 +10,9 @@ import time
 import urllib.request
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
 
 from campus.selectors import campus_default
 from dispatch.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, SIM_RIDERS
@@ -54,9 +57,14 @@ class Command(BaseCommand):
             log_idle=False,
         )
         dispatching = threading.Thread(target=dispatcher.run, name="dispatcher", daemon=True)
+        stop_housekeeping = threading.Event()
+        housekeeping = threading.Thread(
+            target=self._housekeeping, args=(stop_housekeeping,), name="housekeeping", daemon=True
+        )
         try:
             self._wait_until_up(base_url, server)
             dispatching.start()
+            housekeeping.start()
             self._banner(base_url)
             if no_sim:
                 server.wait(timeout=seconds)
@@ -72,6 +80,7 @@ class Command(BaseCommand):
         except (KeyboardInterrupt, subprocess.TimeoutExpired):
             pass
         finally:
+            stop_housekeeping.set()
             dispatcher.stop.set()
             if dispatching.is_alive():
                 dispatching.join(timeout=10)
@@ -80,6 +89,23 @@ class Command(BaseCommand):
                 server.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 server.kill()
+
+    def _housekeeping(self, stop: threading.Event) -> None:
+        """What cron runs in production (README, "Scheduled jobs"), every half minute."""
+        jobs = [
+            ("open_scheduled_orders", []),
+            ("expire_open_orders", []),
+            ("complete_delivered", ["--after-hours", "2"]),
+            ("takeout_deadlines", []),
+        ]
+        while not stop.wait(30):
+            for name, args in jobs:
+                try:
+                    call_command(name, *args, stdout=io.StringIO())
+                except Exception as exc:  # noqa: BLE001 — the demo keeps serving whatever a job does
+                    self.stderr.write(f"{name}: {exc}")
+                finally:
+                    close_old_connections()
 
     def _wait_until_up(self, base_url: str, server: subprocess.Popen) -> None:
         for _ in range(100):
