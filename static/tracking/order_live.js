@@ -55,7 +55,14 @@
       li.style.setProperty("--c", e.color);
       li.dataset.status = e.status;
       var icon = document.createElement("span"); icon.className = "icon"; icon.textContent = e.icon;
-      var label = document.createElement("span"); label.className = "label"; label.textContent = e.label;
+      // Labels come from this page's status table, in the viewer's language (a pushed event was
+      // rendered in the language of whoever caused it).
+      var label = document.createElement("span"); label.className = "label";
+      label.textContent = (META[e.status] || e).label;
+      if (e.note) {
+        var note = document.createElement("small"); note.className = "note"; note.textContent = e.note;
+        label.append(document.createElement("br"), note);
+      }
       var time = document.createElement("time"); time.dateTime = e.at; time.textContent = formatTime(e.at, true);
       li.append(icon, label, time);
       ol.appendChild(li);
