@@ -419,3 +419,46 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order} ★{self.stars}"
+
+
+class CustomerRatingTag(models.TextChoices):
+    READY = "ready", _("Ready on time")
+    POLITE = "polite", _("Polite")
+    CLEAR_DIRECTIONS = "clear_directions", _("Clear directions")
+    HARD_TO_REACH = "hard_to_reach", _("Hard to reach")
+    WRONG_ADDRESS = "wrong_address", _("Wrong address")
+    RUDE = "rude", _("Rude")
+
+
+class CustomerRating(models.Model):
+    """The rider rates the customer after delivery, once per order (shown to riders as stars)."""
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="customer_rating")
+    rider = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="customer_ratings_given"
+    )
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="customer_ratings_received",
+    )
+    stars = models.PositiveSmallIntegerField(
+        _("stars"), validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    comment = models.CharField(_("comment"), max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("customer rating")
+        verbose_name_plural = _("customer ratings")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["customer", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stars__gte=1) & Q(stars__lte=5), name="customer_rating_stars_1_to_5"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order} ★{self.stars}"
