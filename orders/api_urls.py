@@ -14,6 +14,11 @@ urlpatterns = [
         name="order-check-in",
     ),
     path("orders/<str:number>/rating/", errand_api.OrderRatingApi.as_view(), name="order-rating"),
+    path(
+        "orders/<str:number>/customer-rating/",
+        errand_api.OrderCustomerRatingApi.as_view(),
+        name="order-customer-rating",
+    ),
     path("orders/<str:number>/pay/", api.OrderPayApi.as_view(), name="order-pay"),
     path("orders/<str:number>/cancel/", api.OrderCancelApi.as_view(), name="order-cancel"),
     path(

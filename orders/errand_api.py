@@ -20,7 +20,15 @@ from rest_framework.views import APIView
 from campus.models import Building
 from orders import pricing, rules, selectors, services
 from orders.kinds import DETAIL_FIELDS, details_form, order_input_clean
-from orders.models import Kind, Order, Rating, RatingTag, RequiredGender
+from orders.models import (
+    CustomerRating,
+    CustomerRatingTag,
+    Kind,
+    Order,
+    Rating,
+    RatingTag,
+    RequiredGender,
+)
 from orders.permissions import get_order_for_user
 from orders.photos import PhotoRejected, photo_process
 
@@ -347,3 +355,46 @@ class OrderRatingApi(APIView):
             order=order, customer=request.user, **serializer.validated_data
         )
         return Response(RatingOutputSerializer(rating).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerRatingSerializer(RatingSerializer):
+    tags = serializers.ListField(
+        child=serializers.ChoiceField(choices=CustomerRatingTag.choices),
+        required=False,
+        default=list,
+        max_length=len(CustomerRatingTag.values),
+    )
+
+
+class CustomerRatingOutputSerializer(CustomerRatingSerializer):
+    created_at = serializers.DateTimeField()
+
+
+class OrderCustomerRatingApi(APIView):
+    """The rider rates the customer after delivery, once (the mirror of OrderRatingApi)."""
+
+    @extend_schema(responses={200: CustomerRatingOutputSerializer, 404: OpenApiResponse()})
+    def get(self, request, number: str):
+        order = get_order_for_user(request.user, number)
+        rating = CustomerRating.objects.filter(order=order).first()
+        if rating is None or request.user.pk == order.customer_id:
+            return Response({"detail": _("Not rated yet.")}, status=status.HTTP_404_NOT_FOUND)
+        return Response(CustomerRatingOutputSerializer(rating).data)
+
+    @extend_schema(
+        request=CustomerRatingSerializer,
+        responses={
+            201: CustomerRatingOutputSerializer,
+            403: OpenApiResponse(description="Only the order's rider rates the customer."),
+            409: OpenApiResponse(description="Not delivered yet, or already rated."),
+        },
+        description="After delivery the rider rates the customer 1–5, once.",
+    )
+    def post(self, request, number: str):
+        order = get_order_for_user(request.user, number)
+        serializer = CustomerRatingSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rating = services.order_rate_customer(
+            order=order, rider=request.user, **serializer.validated_data
+        )
+        return Response(CustomerRatingOutputSerializer(rating).data, status=status.HTTP_201_CREATED)

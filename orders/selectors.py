@@ -39,3 +39,16 @@ def rider_rating_summary(rider) -> dict:
     row = Rating.objects.filter(rider=rider).aggregate(count=Count("pk"), average=Avg("stars"))
     average = round(row["average"], 2) if row["average"] is not None else None
     return {"count": row["count"], "average": average}
+
+
+def customer_rating_summary(customer) -> dict:
+    """{"count", "average"} of the stars riders gave this customer (shown to riders, no name)."""
+    from django.db.models import Avg, Count
+
+    from orders.models import CustomerRating
+
+    row = CustomerRating.objects.filter(customer=customer).aggregate(
+        count=Count("pk"), average=Avg("stars")
+    )
+    average = round(row["average"], 2) if row["average"] is not None else None
+    return {"count": row["count"], "average": average}

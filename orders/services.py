@@ -22,6 +22,8 @@ from orders.errors import (
 from orders.kinds import KIND_DETAILS
 from orders.models import (
     TAKEOUT,
+    CustomerRating,
+    CustomerRatingTag,
     Kind,
     Order,
     OrderEvent,
@@ -355,25 +357,22 @@ def order_check_in(
     return order
 
 
-@transaction.atomic
-def order_rate(*, order: Order, customer, stars: int, tags=(), comment: str = "") -> Rating:
-    """The customer rates the rider once, after delivery."""
-    if order.customer_id != customer.pk:
-        raise NotAllowed(_("Only the customer can rate this order."))
+def _rate(model, *, order: Order, tag_values, stars, tags, comment, late):
+    """One rating per order and direction, after delivery: the rule for both directions."""
     if order.status not in (Status.DELIVERED, Status.COMPLETED) or not order.rider_id:
-        raise StepNotReady(_("You can rate the rider once the order is delivered."))
+        raise StepNotReady(late)
     if not 1 <= int(stars) <= 5:
         raise ValidationError({"stars": _("Give 1 to 5 stars.")})
-    unknown = set(tags) - set(RatingTag.values)
+    unknown = set(tags) - set(tag_values)
     if unknown:
         raise ValidationError({"tags": _("Unknown tag: %(t)s") % {"t": ", ".join(unknown)}})
-    if Rating.objects.filter(order=order).exists():
+    if model.objects.filter(order=order).exists():
         raise AlreadyRated()
     try:
         with transaction.atomic():
-            return Rating.objects.create(
+            return model.objects.create(
                 order=order,
-                customer=customer,
+                customer_id=order.customer_id,
                 rider_id=order.rider_id,
                 stars=int(stars),
                 tags=sorted(set(tags)),
@@ -381,6 +380,40 @@ def order_rate(*, order: Order, customer, stars: int, tags=(), comment: str = ""
             )
     except IntegrityError:
         raise AlreadyRated() from None
+
+
+@transaction.atomic
+def order_rate(*, order: Order, customer, stars: int, tags=(), comment: str = "") -> Rating:
+    """The customer rates the rider once, after delivery."""
+    if order.customer_id != customer.pk:
+        raise NotAllowed(_("Only the customer can rate this order."))
+    return _rate(
+        Rating,
+        order=order,
+        tag_values=RatingTag.values,
+        stars=stars,
+        tags=tags,
+        comment=comment,
+        late=_("You can rate the rider once the order is delivered."),
+    )
+
+
+@transaction.atomic
+def order_rate_customer(
+    *, order: Order, rider, stars: int, tags=(), comment: str = ""
+) -> CustomerRating:
+    """The rider rates the customer once, after delivery."""
+    if not order.rider_id or order.rider_id != rider.pk:
+        raise NotAllowed(_("Only the rider who delivered this order can rate the customer."))
+    return _rate(
+        CustomerRating,
+        order=order,
+        tag_values=CustomerRatingTag.values,
+        stars=stars,
+        tags=tags,
+        comment=comment,
+        late=_("You can rate the customer once the order is delivered."),
+    )
 
 
 def order_open_due_scheduled(*, now=None) -> int:

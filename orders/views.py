@@ -253,6 +253,10 @@ def order_kind_context(order, user) -> dict:
         and order.status in (Status.DELIVERED, Status.COMPLETED)
         else None,
         "can_reorder": is_customer and order.kind in Kind.values,
+        # The rider sees the customer's average stars from riders, never more about them.
+        "customer_stars": selectors.customer_rating_summary(order.customer_id)
+        if is_rider
+        else None,
     }
 
 
