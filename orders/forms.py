@@ -14,7 +14,7 @@ from orders.kinds import (
     details_form,
     order_input_clean,
 )
-from orders.models import Kind, RatingTag, RequiredGender
+from orders.models import CustomerRatingTag, Kind, RatingTag, RequiredGender
 
 TIP_CHOICES = [(0, _("No tip")), (100, "¥1"), (200, "¥2"), (300, "¥3"), (500, "¥5"), (1000, "¥10")]
 PICKUP_LABELS = {
@@ -245,4 +245,15 @@ class RatingForm(forms.Form):
         max_length=500,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class CustomerRatingForm(RatingForm):
+    """The rider rates the customer: the same stars and comment, the customer's own tags."""
+
+    tags = forms.MultipleChoiceField(
+        label=_("What stood out?"),
+        choices=CustomerRatingTag.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )

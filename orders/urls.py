@@ -15,5 +15,6 @@ urlpatterns = [
     path("<str:number>/check-in/", views.order_check_in, name="check-in"),
     path("<str:number>/deliver/", views.order_deliver, name="deliver"),
     path("<str:number>/rate/", views.order_rate, name="rate"),
+    path("<str:number>/rate-customer/", views.order_rate_customer, name="rate-customer"),
     path("<str:number>/qr.svg", views.order_qr, name="qr"),
 ]

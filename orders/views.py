@@ -14,8 +14,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from campus.selectors import campus_default
 from orders import errand_api, pricing, rules, selectors, services
 from orders.errors import OrderError
-from orders.forms import CheckInForm, CostForm, DeliverForm, OrderForm, RatingForm
-from orders.models import Kind, Rating
+from orders.forms import (
+    CheckInForm,
+    CostForm,
+    CustomerRatingForm,
+    DeliverForm,
+    OrderForm,
+    RatingForm,
+)
+from orders.models import CustomerRating, Kind, Rating
 from orders.permissions import get_order_for_user
 from orders.photos import PhotoRejected, photo_process
 from orders.pricing import QuoteExpired, kind_setting_for
@@ -230,6 +237,8 @@ def order_kind_context(order, user) -> dict:
     is_rider = order.rider_id is not None and user.pk == order.rider_id
     rider_active = is_rider and order.status in WITH_RIDER
     rating = Rating.objects.filter(order=order).first() if order.rider_id else None
+    delivered = order.rider_id and order.status in (Status.DELIVERED, Status.COMPLETED)
+    customer_rating = CustomerRating.objects.filter(order=order).first() if is_rider else None
     return {
         "price_lines": errand_api.price_lines(order),
         "details": errand_api.order_details(order, user),
@@ -256,6 +265,10 @@ def order_kind_context(order, user) -> dict:
         # The rider sees the customer's average stars from riders, never more about them.
         "customer_stars": selectors.customer_rating_summary(order.customer_id)
         if is_rider
+        else None,
+        "customer_rating": customer_rating,
+        "customer_rating_form": CustomerRatingForm()
+        if is_rider and delivered and customer_rating is None
         else None,
     }
 
@@ -351,6 +364,22 @@ def order_rate(request, number: str):
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Thank you for rating your rider."))
+    return _back(order)
+
+
+@login_required
+@require_POST
+def order_rate_customer(request, number: str):
+    order = get_order_for_user(request.user, number)
+    form = CustomerRatingForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, number, customer_rating_form=form)
+    try:
+        services.order_rate_customer(order=order, rider=request.user, **form.cleaned_data)
+    except OrderError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Thank you for rating the customer."))
     return _back(order)
 
 

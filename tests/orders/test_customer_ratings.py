@@ -83,3 +83,19 @@ def test_riders_see_the_customers_average_on_the_order_page_not_customers(
     client.force_login(student)
     html = client.get(f"/orders/{order.number}/").content.decode()
     assert 'id="customer-stars"' not in html
+
+
+def test_rider_rates_the_customer_on_the_order_page(delivered, student, rider_male):
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(rider_male)
+    url = f"/orders/{delivered.number}/"
+    assert 'id="customer-rating-form"' in client.get(url).content.decode()
+    bad = client.post(f"{url}rate-customer/", {"stars": "7"})
+    assert bad.status_code == 400 and not CustomerRating.objects.exists()
+    response = client.post(f"{url}rate-customer/", {"stars": "2", "tags": ["rude"]}, follow=True)
+    html = response.content.decode()
+    assert 'id="customer-rating"' in html and 'id="customer-rating-form"' not in html
+    assert CustomerRating.objects.get(order=delivered).tags == ["rude"]
+    client.force_login(student)
+    html = client.get(url).content.decode()
+    assert 'id="customer-rating' not in html
