@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python bench/ordering.py            # full run (about 45 s)
+    .venv/bin/python bench/ordering.py            # full run (about 50 s)
     .venv/bin/python bench/ordering.py --quick    # smoke run (a few seconds per phase)
     .venv/bin/python bench/ordering.py --help     # clients, durations, rate, workers
 
@@ -18,8 +18,10 @@ What it does, all on 127.0.0.1 and bounded in time:
 4. Phases, each from one asyncio client process (keep-alive HTTP/1.1, one connection a client):
    - baseline: --clients clients loop GET /api/wallet/ (an authenticated DRF read) -> req/s;
    - orders: --clients clients loop the full order path: POST /api/orders/quote/, POST
-     /api/orders/ with the quote_id, POST /api/orders/<number>/pay/ with an Idempotency-Key
-     -> orders/s and the latency of the whole path (p50/p99);
+     /api/orders/ with the quote_id, then POST /api/orders/<number>/pay/ with an
+     Idempotency-Key if the order is still pending (order_create pays from the wallet at once
+     when the balance covers it, which it always does here: the hold and the move to "open"
+     happen inside the create request) -> orders/s and the whole path's latency (p50/p99);
    - paced: orders started at a fixed --rate (default 50/s) whatever the replies -> p50/p99.
 5. The ledger is checked afterwards: all entries sum to 0 and every transaction sums to 0; every
    order placed by the run is open and paid (one order-payment transaction each).
