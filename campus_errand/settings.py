@@ -97,7 +97,9 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.contrib.gis.db.backends.postgis":
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    # Under ASGI each request's sync code runs in a fresh thread, so persistent connections pile up
+    # (one idle connection per past request until PostgreSQL refuses new clients): close them.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     # A file test database lets the browser tests' server thread share it.
