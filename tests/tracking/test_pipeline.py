@@ -218,7 +218,10 @@ def test_socket_servers_flush_when_asked_over_the_channel_layer(campus, rider_ma
     live.rider_read(rider_male.pk)
     replies = async_to_sync(scenario)()
 
-    assert [r["written"] for r in replies] == [1]
+    # Every socket server in this process answers (a browser test's server may still be up): the
+    # one that held the fix wrote it, the others had nothing.
+    assert sorted(r["written"] for r in replies)[-1:] == [1]
+    assert sum(r["written"] for r in replies) == 1
     assert TrackPoint.objects.count() == 1
 
 
