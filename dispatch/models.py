@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from campus_errand.append_only import AppendOnlyModel
 from orders.rules import DEFAULT_REACH_M, DEFAULT_RIDER_CAPACITY
 from riders.models import RiderProfile
 
@@ -176,15 +177,7 @@ class Action(models.TextChoices):
     AT_RISK = "at_risk", _("Flagged at risk")
 
 
-class DecisionQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError("DispatchDecision is append-only")
-
-    def delete(self):
-        raise TypeError("DispatchDecision is append-only")
-
-
-class DispatchDecision(models.Model):
+class DispatchDecision(AppendOnlyModel):
     """Append-only log of every dispatch decision, with the cost terms that explain it."""
 
     campus = models.ForeignKey("campus.Campus", on_delete=models.CASCADE, related_name="+")
@@ -208,8 +201,6 @@ class DispatchDecision(models.Model):
     note = models.CharField(_("note"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("at"), db_index=True)
 
-    objects = DecisionQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("dispatch decision")
         verbose_name_plural = _("dispatch decisions")
@@ -218,14 +209,6 @@ class DispatchDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order}: {self.action}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("DispatchDecision is append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("DispatchDecision is append-only")
 
 
 class OrderRisk(models.Model):

@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.fields import EncryptedTextField
+from campus_errand.append_only import AppendOnlyModel
 from orders.status import STYLE, TRANSITIONS, Status  # noqa: F401  (re-exported for callers)
 
 
@@ -215,15 +216,7 @@ class Order(models.Model):
         return STYLE[self.status]
 
 
-class OrderEventQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError("OrderEvent is append-only")
-
-    def delete(self):
-        raise TypeError("OrderEvent is append-only")
-
-
-class OrderEvent(models.Model):
+class OrderEvent(AppendOnlyModel):
     """Append-only log of every status change (and other notable order events)."""
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events")
@@ -235,8 +228,6 @@ class OrderEvent(models.Model):
     note = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
-    objects = OrderEventQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("order event")
         verbose_name_plural = _("order events")
@@ -244,14 +235,6 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.old_status or '∅'} → {self.new_status}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("OrderEvent is append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("OrderEvent is append-only")
 
 
 def yuan(fen: int) -> str:

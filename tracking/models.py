@@ -2,6 +2,8 @@ from django.conf import settings
 from django.contrib.gis.db import models
 from django.utils.translation import gettext_lazy as _
 
+from campus_errand.append_only import AppendOnlyModel
+
 
 class TrackPoint(models.Model):
     """A rider's accepted GPS fix, kept for dispute replays until the retention period ends."""
@@ -181,15 +183,7 @@ class ArchivedTrackPoint(models.Model):
         return f"{self.order_id}/{self.rider_id}@{self.recorded_at:%H:%M:%S}"
 
 
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError("TrackAccessLog is append-only")
-
-    def delete(self):
-        raise TypeError("TrackAccessLog is append-only")
-
-
-class TrackAccessLog(models.Model):
+class TrackAccessLog(AppendOnlyModel):
     """Who looked at a rider's recorded track, when and why. Append-only: never edited, never
     deleted (not even by the retention purge)."""
 
@@ -207,8 +201,6 @@ class TrackAccessLog(models.Model):
     points = models.PositiveIntegerField(_("points shown"), default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("track access")
         verbose_name_plural = _("track access log")
@@ -216,11 +208,3 @@ class TrackAccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.order_id} ({self.reason})"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("TrackAccessLog is append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("TrackAccessLog is append-only")
