@@ -19,10 +19,11 @@ What it does, all on 127.0.0.1 and bounded in time:
    off). Each fix carries its recorded_at timestamp and a sequence number ("seq", passed through
    to watchers), so every delivery is matched to its send time.
 4. Cases: the idle connect (time until every watcher has its snapshot, server RSS per watcher),
-   then fixed schedules of fixes at the offered delivery rates, then a saturation run (offered
-   far above what the server can do). Per case it prints watchers, offered/s, delivered/s, loss,
-   p50/p90/p99 latency, server CPU ms per delivery (from /proc/<pid>/stat of the server and of
-   our Redis) and the ratio to the raw reference.
+   then fixed schedules of fixes at the offered delivery rates, then a saturation run (each
+   rider keeps --inflight fixes unanswered at most: the server sets the pace). Per case it
+   prints watchers, offered/s, delivered/s, loss, p50/p90/p99 latency, server CPU ms per
+   delivery (from /proc/<pid>/stat of the server and of our Redis) and the ratio to the raw
+   reference.
 5. Every process it started is stopped by PID (SIGTERM, then SIGKILL), on errors and Ctrl-C too.
    After each Django server has stopped, the track points it wrote are counted: every accepted
    fix must be in the track (batched history, flushed at exit).
@@ -181,9 +182,12 @@ def start_redis(procs: Processes, tmp: Path) -> tuple[str, subprocess.Popen]:
     return f"redis://127.0.0.1:{port}/0", proc
 
 
-def migrations_hash() -> str:
+def template_hash() -> str:
+    """What the template database depends on: the migrations, the factories that seed it and
+    this file."""
     digest = hashlib.sha256()
-    for path in sorted(ROOT.glob("*/migrations/*.py")):
+    paths = sorted(ROOT.glob("*/migrations/*.py")) + [ROOT / "tests" / "factories.py"]
+    for path in [*paths, Path(__file__).resolve()]:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
@@ -206,7 +210,9 @@ def base_env(**extra: str) -> dict:
 
 
 class Database:
-    """A database for this run: a copy of a migrated template (kept between runs)."""
+    """A database for this run: a copy of a migrated and seeded template, kept between runs
+    (in VAR_DIR, or as a template database on PostgreSQL) until the migrations, the test
+    factories or this file change."""
 
     def __init__(self, tmp: Path, var_dir: Path) -> None:
         self.tmp, self.var_dir = tmp, var_dir
@@ -214,29 +220,34 @@ class Database:
         self._pg_name = ""
         self._pg_admin = ""
 
-    def prepare(self, procs: Processes) -> str:
+    def prepare(self, procs: Processes, orders: int) -> tuple[str, list[dict]]:
+        """(database URL, seeded orders)."""
         given = os.environ.get("DATABASE_URL", "")
-        key = migrations_hash()
+        key = f"{template_hash()}-{orders}"
         if given.startswith(("postgis://", "postgres://", "postgresql://")):
-            return self._prepare_pg(procs, given, key)
+            return self._prepare_pg(procs, given, key, orders)
         template = self.var_dir / f"bench-template-{key}.sqlite3"
-        if not template.exists():
+        seed_file = template.with_suffix(".json")
+        if not (template.exists() and seed_file.exists()):
             building = self.tmp / "template.sqlite3"
-            self._migrate(procs, f"spatialite:///{building}")
+            url = f"spatialite:///{building}"
+            self._migrate(procs, url)
+            seed = self._seed(url, orders)
             template.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(building, template)
-            for old in template.parent.glob("bench-template-*.sqlite3"):
-                if old != template:
+            for old in template.parent.glob("bench-template-*"):
+                if not old.name.startswith(f"bench-template-{key.split('-')[0]}"):
                     old.unlink()
+            shutil.copyfile(building, template)
+            seed_file.write_text(json.dumps(seed))
         db = self.tmp / "bench.sqlite3"
         shutil.copyfile(template, db)
         # Persistent connections, as on PostgreSQL (settings set CONN_MAX_AGE=60 there): opening
         # a SpatiaLite connection loads the extension, tens of milliseconds per socket otherwise.
         self.url = f"spatialite:///{db}?conn_max_age=600"
-        return self.url
+        return self.url, json.loads(seed_file.read_text())
 
     def _migrate(self, procs: Processes, url: str) -> None:
-        print("  migrating a template database (kept for the next runs) ...", flush=True)
+        print("  migrating and seeding a template database (kept for the next runs) ...")
         proc = procs.start(
             [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
             env=base_env(DATABASE_URL=url, VAR_DIR=str(self.tmp)),
@@ -246,12 +257,29 @@ class Database:
             raise RuntimeError(f"migrate failed: see {self.tmp / 'migrate.log'}")
         procs.stop(proc)
 
-    def _prepare_pg(self, procs: Processes, given: str, key: str) -> str:
+    def _seed(self, url: str, orders: int) -> list[dict]:
+        started = time.monotonic()
+        out = subprocess.run(
+            [PYTHON, str(Path(__file__).resolve()), "--seed", str(orders)],
+            env=base_env(DATABASE_URL=url, VAR_DIR=str(self.tmp)),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"seeding failed:\n{out.stderr[-3000:]}")
+        seed = json.loads(out.stdout.strip().splitlines()[-1])["orders"]
+        print(f"  seeded {len(seed)} orders in {time.monotonic() - started:.1f} s")
+        return seed
+
+    def _prepare_pg(self, procs: Processes, given: str, key: str, orders: int):
         import psycopg
 
         parts = urlsplit(given)
         admin = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
-        template = f"ce_bench_tpl_{key}"
+        template = f"ce_bench_tpl_{key.replace('-', '_')}"
+        seed_file = self.var_dir / f"bench-seed-{template}.json"
         self._pg_name = f"ce_bench_{os.getpid()}"
         self._pg_admin = admin
 
@@ -262,20 +290,25 @@ class Database:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (template,)
             ).fetchone()
-            if not exists:
+            if not (exists and seed_file.exists()):
                 for (old,) in conn.execute(
                     "SELECT datname FROM pg_database WHERE datname LIKE 'ce_bench_tpl_%%'"
                 ).fetchall():
-                    conn.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+                    if not old.startswith(template.rsplit("_", 1)[0]):
+                        conn.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+                conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
                 conn.execute(f'CREATE DATABASE "{template}"')
                 try:
                     self._migrate(procs, url_for(template))
+                    seed = self._seed(url_for(template), orders)
                 except Exception:
                     conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
                     raise
+                seed_file.parent.mkdir(parents=True, exist_ok=True)
+                seed_file.write_text(json.dumps(seed))
             conn.execute(f'CREATE DATABASE "{self._pg_name}" TEMPLATE "{template}"')
         self.url = url_for(self._pg_name)
-        return self.url
+        return self.url, json.loads(seed_file.read_text())
 
     def drop(self) -> None:
         if self._pg_name:
@@ -422,6 +455,7 @@ class Worker:
         self.errors: dict[str, int] = {}
         self.error_sample = ""
         self.tasks: list = []
+        self.windows: dict = {}  # rider socket -> semaphore of its unanswered fixes
 
     async def _connect(self, path: str):
         from websockets.asyncio.client import connect
@@ -526,41 +560,97 @@ class Worker:
                     code = msg.get("code") or "error"
                     self.errors[code] = self.errors.get(code, 0) + 1
                     self.error_sample = msg.get("message", "")
+                else:
+                    continue
+                window = self.windows.get(ws)
+                if window is not None:
+                    window.release()
 
-    async def run_case(self, rate: float, seconds: float, drain: float) -> dict:
-        """Offer `rate` fixes per second for `seconds`, round robin over the riders."""
+    def _fix_text(self, i: int) -> str:
         from datetime import UTC, datetime
 
+        self.seq += 1
+        self.sent[self.seq] = (time.perf_counter(), i)
+        return json.dumps(
+            {
+                "type": "location",
+                "lat": LAT0 + random.uniform(-1, 1) * DY,
+                "lng": LNG0 + random.uniform(-2, 2) * DX,
+                "accuracy": 5.0,
+                "recorded_at": datetime.now(UTC).isoformat(),
+                "seq": self.seq,
+            }
+        )
+
+    async def _closed_loop(self, seconds: float, inflight: int) -> int:
+        """Saturation: every rider keeps `inflight` fixes unanswered, sending the next as soon
+        as one is answered, so the server sets the pace (and its queues stay bounded)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        sent = 0
+
+        async def rider(i: int, ws) -> None:
+            nonlocal sent
+            window = self.windows[ws] = asyncio.Semaphore(inflight)
+            while loop.time() < end:
+                try:
+                    await asyncio.wait_for(window.acquire(), max(0.01, end - loop.time()))
+                    await ws.send(self._fix_text(i))
+                except TimeoutError:
+                    return
+                except Exception:
+                    return
+                sent += 1
+
+        await asyncio.gather(*(rider(i, ws) for i, ws in enumerate(self.riders) if ws))
+        self.windows.clear()
+        return sent
+
+    async def warm(self) -> dict:
+        """One fix per rider, answered, before anything is measured (the server's first fix per
+        rider may read the database; steady state is what the cases measure)."""
+        loop = asyncio.get_running_loop()
+        self.case = CaseState(first_seq=self.seq + 1)
+        started = loop.time()
+        answered = 0
+
+        async def one(i: int, ws) -> None:
+            nonlocal answered
+            window = self.windows[ws] = asyncio.Semaphore(0)
+            with contextlib.suppress(Exception):
+                await ws.send(self._fix_text(i))
+                await asyncio.wait_for(window.acquire(), 30)
+                answered += 1
+
+        await asyncio.gather(*(one(i, ws) for i, ws in enumerate(self.riders) if ws))
+        self.windows.clear()
+        await asyncio.sleep(0.5)  # let the warm fixes' deliveries pass
+        self.sent.clear()
+        return {"event": "warm", "answered": answered, "seconds": loop.time() - started}
+
+    async def run_case(self, rate: float, seconds: float, drain: float, inflight: int = 1) -> dict:
+        """Offer `rate` fixes per second for `seconds`, round robin over the riders (rate 0:
+        as fast as the server answers, see _closed_loop)."""
         self.case = CaseState(first_seq=self.seq + 1)
         self.acks, self.errors = 0, {}
         live = [i for i, ws in enumerate(self.riders) if ws is not None]
-        total = int(rate * seconds)
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         self.case.window_end = time.perf_counter() + seconds
-        now_iso, perf, dumps = datetime.now, time.perf_counter, json.dumps
-        sent = 0
-        while sent < total and live:
-            due = min(total, int((loop.time() - t0) * rate) + 1)
-            while sent < due:
-                i = live[sent % len(live)]
-                self.seq += 1
-                text = dumps(
-                    {
-                        "type": "location",
-                        "lat": LAT0 + random.uniform(-1, 1) * DY,
-                        "lng": LNG0 + random.uniform(-2, 2) * DX,
-                        "accuracy": 5.0,
-                        "recorded_at": now_iso(UTC).isoformat(),
-                        "seq": self.seq,
-                    }
-                )
-                self.sent[self.seq] = (perf(), i)
-                with contextlib.suppress(Exception):
-                    await self.riders[i].send(text)
-                sent += 1
-            next_due = t0 + (sent + 1) / rate
-            await asyncio.sleep(max(0.0, min(0.002, next_due - loop.time())))
+        if rate <= 0:
+            sent = await self._closed_loop(seconds, inflight)
+        else:
+            total = int(rate * seconds)
+            sent = 0
+            while sent < total and live:
+                due = min(total, int((loop.time() - t0) * rate) + 1)
+                while sent < due:
+                    i = live[sent % len(live)]
+                    with contextlib.suppress(Exception):
+                        await self.riders[i].send(self._fix_text(i))
+                    sent += 1
+                next_due = t0 + (sent + 1) / rate
+                await asyncio.sleep(max(0.0, min(0.002, next_due - loop.time())))
         send_s = loop.time() - t0
         # Drain: until every acknowledged fix has reached its watchers, or time is up.
         deadline = loop.time() + drain
@@ -608,8 +698,14 @@ async def worker_main() -> None:
     say(await worker.connect_all())
     while line := await reader.readline():
         cmd = json.loads(line)
-        if cmd["cmd"] == "run":
-            say(await worker.run_case(cmd["rate"], cmd["seconds"], cmd["drain"]))
+        if cmd["cmd"] == "warm":
+            say(await worker.warm())
+        elif cmd["cmd"] == "run":
+            say(
+                await worker.run_case(
+                    cmd["rate"], cmd["seconds"], cmd["drain"], cmd.get("inflight", 1)
+                )
+            )
         elif cmd["cmd"] == "quit":
             break
     await worker.close()
@@ -733,20 +829,32 @@ class CaseResult:
 
 
 def run_case(
-    server: Server, clients: Clients, cpu_pids, *, name, rate, seconds, drain, per_order, watchers
+    server: Server,
+    clients: Clients,
+    cpu_pids,
+    *,
+    name,
+    rate,
+    seconds,
+    drain,
+    per_order,
+    watchers,
+    inflight=1,
 ) -> CaseResult:
-    fixes_per_s = rate / per_order
-    cpu0 = sum(cpu_seconds(p) for p in cpu_pids)
+    fixes_per_s = rate / per_order  # 0: closed loop (saturation)
+    cpu0 = [cpu_seconds(p) for p in cpu_pids]
     clients.send(
         {
             "cmd": "run",
             "rate": fixes_per_s / len(clients.workers),
             "seconds": seconds,
             "drain": drain,
+            "inflight": inflight,
         }
     )
     results = clients.gather(seconds + drain + 60)
-    cpu1 = sum(cpu_seconds(p) for p in cpu_pids)
+    cpu1 = [cpu_seconds(p) for p in cpu_pids]
+    used = [b - a for a, b in zip(cpu0, cpu1, strict=True)]
     fixes = sum(r["fixes"] for r in results)
     acks = sum(r["acks"] for r in results)
     expected = sum(r["expected"] for r in results)
@@ -771,11 +879,16 @@ def run_case(
         p50=percentile(lat, 50),
         p90=percentile(lat, 90),
         p99=percentile(lat, 99),
-        cpu_ms=(cpu1 - cpu0) * 1000 / received if received else float("nan"),
+        cpu_ms=sum(used) * 1000 / received if received else float("nan"),
         errors=errors,
         fixes=fixes,
         acks=acks,
-        extra={"expected": expected, "received": received},
+        extra={
+            "expected": expected,
+            "received": received,
+            # the server process alone (the rest is our Redis)
+            "app_cpu_ms": used[0] * 1000 / received if received else float("nan"),
+        },
     )
 
 
@@ -822,6 +935,8 @@ def bench_server(
         )
         if args.idle_hold:
             time.sleep(args.idle_hold)  # idle sockets must survive this (Redis socket_timeout)
+        clients.send({"cmd": "warm"})
+        clients.gather(90)
         for rate in args.rates:
             results.append(
                 run_case(
@@ -843,7 +958,8 @@ def bench_server(
                     clients,
                     cpu_pids,
                     name="saturation",
-                    rate=args.saturation,
+                    rate=0,
+                    inflight=args.inflight,
                     seconds=args.seconds,
                     drain=args.drain,
                     per_order=per_order,
@@ -915,7 +1031,7 @@ def fmt(value: float, spec: str = ".1f") -> str:
 def print_table(results: list[CaseResult], reference: dict[str, CaseResult]) -> None:
     head = (
         f"{'server':8} {'case':12} {'watchers':>8} {'offered/s':>9} {'delivered/s':>11} "
-        f"{'loss':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'CPU ms/deliv':>12} "
+        f"{'loss':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'CPU ms/delivery':>18} "
         f"{'vs raw':>14}"
     )
     print(head)
@@ -939,11 +1055,13 @@ def print_table(results: list[CaseResult], reference: dict[str, CaseResult]) -> 
                 parts.append(f"{r.cpu_ms / ref.cpu_ms:.1f}x CPU")
             vs = ", ".join(parts)
         loss = f"{r.loss:.2%}" if r.loss else "0"
+        cpu = fmt(r.cpu_ms, ".3f")
+        if r.server != "raw" and "app_cpu_ms" in r.extra:
+            cpu += f" (app {fmt(r.extra['app_cpu_ms'], '.3f')})"
         print(
             f"{r.server:8} {r.case:12} {r.watchers:>8} {r.offered_per_s:>9.0f} "
             f"{r.delivered_per_s:>11.0f} {loss:>7} {fmt(r.p50):>7} {fmt(r.p90):>7} "
-            f"{fmt(r.p99):>7} {fmt(r.cpu_ms, '.3f'):>12} {vs:>14}"
-            + (f"  errors {r.errors}" if r.errors else "")
+            f"{fmt(r.p99):>7} {cpu:>18} {vs:>14}" + (f"  errors {r.errors}" if r.errors else "")
         )
 
 
@@ -1051,22 +1169,8 @@ def orchestrate(args) -> int:
             redis_url, redis_proc = start_redis(procs, tmp)
             cpu_extra.append(redis_proc.pid)
             print(f"  Redis: {redis_url} (our own, pid {redis_proc.pid})")
-        db_url = database.prepare(procs)
-        print(f"  database: {db_url}")
-        seed_env = base_env(DATABASE_URL=db_url, VAR_DIR=str(tmp))
-        t = time.monotonic()
-        out = subprocess.run(
-            [PYTHON, str(Path(__file__).resolve()), "--seed", str(args.orders)],
-            env=seed_env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"seeding failed:\n{out.stderr[-3000:]}")
-        seed = json.loads(out.stdout.strip().splitlines()[-1])["orders"]
-        print(f"  seeded {len(seed)} orders in {time.monotonic() - t:.1f} s")
+        db_url, seed = database.prepare(procs, args.orders)
+        print(f"  database: {db_url} ({len(seed)} orders)")
         env = base_env(DATABASE_URL=db_url, REDIS_URL=redis_url, VAR_DIR=str(tmp))
         counted: list = []
         all_runs: dict[str, list[list[CaseResult]]] = {}
@@ -1138,9 +1242,15 @@ def parse_args(argv=None):
     p.add_argument("--watchers", type=int, default=None)
     p.add_argument("--orders", type=int, default=None)
     p.add_argument("--rates", default=None, help="offered deliveries/s, comma separated")
-    p.add_argument("--saturation", type=float, default=None, help="offered deliveries/s")
+    p.add_argument(
+        "--saturation",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the saturation case: every rider sends its next fix once the last is answered",
+    )
+    p.add_argument("--inflight", type=int, default=4, help="saturation: unanswered fixes per rider")
     p.add_argument("--seconds", type=float, default=None)
-    p.add_argument("--drain", type=float, default=3.0)
+    p.add_argument("--drain", type=float, default=None, help="seconds to wait for stragglers")
     p.add_argument("--idle-hold", type=float, default=None, help="seconds idle before the rates")
     p.add_argument("--workers", type=int, default=2, help="client processes")
     p.add_argument("--max-seconds", type=float, default=1800)
@@ -1160,12 +1270,13 @@ def parse_args(argv=None):
     args.runs = args.runs or (1 if check else 3)
     args.watchers = args.watchers or (200 if check else 1000)
     args.orders = args.orders or max(1, args.watchers // 2)
-    args.seconds = args.seconds or (5.0 if check else 10.0)
+    args.seconds = args.seconds or (4.0 if check else 10.0)
+    args.drain = args.drain if args.drain is not None else (2.0 if check else 3.0)
     args.rates = [
         float(x) for x in (args.rates or ("500" if check else "500,2000")).split(",") if x
     ]
     if args.saturation is None:
-        args.saturation = 0 if check else 30000
+        args.saturation = not check
     if args.idle_hold is None:
         args.idle_hold = 0 if check else 12
     return args

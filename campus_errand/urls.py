@@ -11,9 +11,9 @@ api_patterns = [
     path("", include("campus.api_urls")),
     path("", include("tracking.api_urls")),
     path("", include("riders.api_urls")),
-    path("", include("payments.api_urls")),
     path("", include("dispatch.api_urls")),
     path("", include("merchants.api_urls")),
+    path("", include("payments.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -23,8 +23,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("orders/", include("orders.urls")),
     path("rider/", include("riders.urls")),
-    path("", include("payments.urls")),
     path("dispatch/", include("dispatch.urls")),
+    path("", include("payments.urls")),
     path("", include("merchants.urls")),
     path("privacy/", order_views.privacy, name="privacy"),
     path("", include("tracking.urls")),  # /ops/ (operators), the order page's chat and proof

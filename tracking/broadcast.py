@@ -4,10 +4,10 @@ Services call these after their writes; pushes go out only when the transaction 
 rolled-back change is never shown to anyone.
 
 A pushed message is serialised to JSON once, here: the channel layer carries the text
-(`"text"`) and consumers write it to their sockets as it is. The layer message also carries the
-payload as a dict (`"payload"`) for consumers that look inside (the operators' map), and, for
-locations, the rider and their live fix counter (`"rider"`, `"n"`) by which a watcher notices a
-push that the layer lost (tracking.stats).
+(`"text"`) and consumers write it to their sockets as it is. Status and other messages also carry
+the payload as a dict (`"payload"`) for consumers that look inside; locations, the hottest
+message, carry the text only, with the rider and their live fix counter (`"rider"`, `"n"`) by
+which a watcher notices a push that the layer lost (tracking.stats).
 """
 
 import json
@@ -68,13 +68,9 @@ def location_payload(position: dict, seq: int | None = None) -> dict:
 
 
 def location_message(*, rider_id: int, n: int, payload: dict) -> dict:
-    return {
-        "type": LOCATION_EVENT,
-        "text": _dumps(payload),
-        "payload": payload,
-        "rider": rider_id,
-        "n": n,
-    }
+    """A location push carries its text only (no "payload" dict: the hottest message is the
+    smallest to encode and decode); consumers that look inside parse the text."""
+    return {"type": LOCATION_EVENT, "text": _dumps(payload), "rider": rider_id, "n": n}
 
 
 def location_groups(numbers) -> list[str]:
@@ -98,10 +94,10 @@ def order_changed_on_commit(order, event) -> None:
     transaction.on_commit(push)
 
 
-def location_changed_on_commit(groups: list[str], message: dict) -> None:
+def location_changed_on_commit(groups: list[str], payload: dict) -> None:
     """The sync door (HTTP fallback). Its push carries no fix counter: watchers start counting
     afresh at the next socket fix instead of seeing a gap."""
-    transaction.on_commit(lambda: send(groups, message["type"], message["payload"]))
+    transaction.on_commit(lambda: send(groups, LOCATION_EVENT, payload))
 
 
 def send(groups: list[str], event_type: str, payload: dict) -> None:
@@ -126,45 +122,17 @@ async def push(layer, groups: list[str], message: dict) -> None:
             stats.incr("pushes")
 
 
-async def push_fix(layer, groups: list[str], message: dict, *, rider_id: int, at: float) -> None:
-    """Make a fix live: store it as the rider's position (tracking.live), then push it.
-
-    When the cache and the pub/sub channel layer share one Redis server (production settings
-    point both at REDIS_URL), the position and the publications go out as one pipeline: one
-    write and one round trip instead of one per command, which is most of a fix's cost. The
-    publications are exactly what channels-redis's group_send would send (its group channel
-    name and serialisation); any other layer gets position_set and group_send.
-    """
-    from tracking import live
-
-    payload = message["payload"]
-    position = {k: v for k, v in payload.items() if k not in ("type", "seq")}
-    client = live.async_client()
-    channel_name = _pubsub_group_channel(layer, client) if client is not None else None
-    if channel_name is None:
-        await live.aposition_set(rider_id, position, seq=message["n"], at=at)
-        await push(layer, groups, message)
-        return
-    pipe = client.pipeline(transaction=False)
-    key, value = live.position_set_command(rider_id, position, seq=message["n"], at=at)
-    pipe.set(key, value, ex=live.TTL_SECONDS)
-    data = layer.serialize(message)
-    for group in groups:
-        pipe.publish(channel_name(group), data)
-    try:
-        await pipe.execute()
-    except Exception as exc:
-        stats.loss("push_failed", len(groups), f"{groups}: {exc!r}")
-    else:
-        stats.incr("pushes", len(groups))
-
-
 _pubsub_names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _pubsub_group_channel(layer, client):
-    """channels-redis's group channel naming when `layer` is its pub/sub layer on the same Redis
-    server as `client` (a single shard), else None."""
+def pubsub_channel_names(layer, client):
+    """channels-redis's group -> Redis channel naming when `layer` is its pub/sub layer on the
+    same Redis server as `client` (a single shard), else None.
+
+    Then a fix can be published by the script that stores it (tracking.live.RedisHotPath):
+    exactly what the layer's group_send would publish (its channel name, its serialisation),
+    in the same round trip as the position.
+    """
     try:
         from channels_redis.pubsub import RedisPubSubChannelLayer
     except ImportError:  # pragma: no cover - channels-redis is a requirement

@@ -48,7 +48,12 @@ def _snapshot_for(user, number: str) -> dict | None:
 
 @database_sync_to_async
 def _is_rider(user) -> bool:
-    return user.is_authenticated and hasattr(user, "rider_profile")
+    """And, in the same trip to the database, have the rider's routing state cached for the
+    first fix (tracking.live)."""
+    if not (user.is_authenticated and hasattr(user, "rider_profile")):
+        return False
+    live.rider_read(user.pk)
+    return True
 
 
 def _parse_fix(content: dict) -> dict:

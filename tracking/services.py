@@ -54,6 +54,7 @@ class Accepted:
     position: dict
     groups: list[str]
     message: dict
+    payload: dict  # what watchers receive, as a dict (message["text"] is its JSON)
 
 
 def location_ingest(
@@ -75,6 +76,7 @@ def location_ingest(
     hot = live.rider_read(rider_id)
     fix = _accept(hot, rider_id, lat, lng, recorded_at, accuracy, seq, batch)
     live.position_set(rider_id, fix.position, seq=fix.message["n"], at=fix.at)
+    _made_live(fix, batch)
     return fix.accepted
 
 
@@ -89,20 +91,42 @@ async def alocation_ingest(
     layer=None,
 ) -> Accepted:
     """location_ingest for the socket consumer, on its event loop, pushes included (through
-    `layer`): the cache round trips do not block the loop, the track point is batched, and no
-    database is touched (live.StateMissing when the rider's routing state is not cached:
-    location_ingest, in a thread, loads it)."""
+    `layer`): the cache is never waited for with the loop blocked, the track point is batched,
+    and no database is touched (live.StateMissing when the rider's routing state is not
+    cached: location_ingest, in a thread, loads it).
+
+    With Redis for both the cache and the pub/sub layer (production), a fix is one round trip:
+    tracking.live.RedisHotPath validates against what it remembers of the rider and stores and
+    publishes the fix only if that still holds in Redis; else it reads afresh and tries again.
+    """
+    hot_path = live.redis_hot_path()
+    names = broadcast.pubsub_channel_names(layer, hot_path.client) if hot_path else None
+    if names is not None:
+        for fresh in (False, True):
+            hot = await hot_path.read(rider_id, fresh=fresh)
+            fix = _accept(hot, rider_id, lat, lng, recorded_at, accuracy, seq, True)
+            message = fix.message
+            publish = (layer.serialize(message), [names(g) for g in fix.accepted.groups])
+            if await hot_path.commit(
+                rider_id, hot, fix.position, seq=message["n"], at=fix.at, publish=publish
+            ):
+                _made_live(fix, True)
+                stats.incr("pushes", len(publish[1]))
+                return fix.accepted
+        raise live.StateMissing(rider_id)  # changed under us twice: a thread settles it
     hot = await live.arider_read(rider_id)
     fix = _accept(hot, rider_id, lat, lng, recorded_at, accuracy, seq, True)
-    accepted = fix.accepted
-    await broadcast.push_fix(layer, accepted.groups, accepted.message, rider_id=rider_id, at=fix.at)
-    return accepted
+    await live.aposition_set(rider_id, fix.position, seq=fix.message["n"], at=fix.at)
+    _made_live(fix, True)
+    await broadcast.push(layer, fix.accepted.groups, fix.message)
+    return fix.accepted
 
 
 @dataclass(frozen=True)
 class _Fix:
     accepted: Accepted
     at: float
+    track: tuple  # history.add's arguments but `at`
 
     @property
     def position(self) -> dict:
@@ -113,8 +137,15 @@ class _Fix:
         return self.accepted.message
 
 
+def _made_live(fix: _Fix, batch: bool) -> None:
+    rider_id, lng, lat, accuracy = fix.track
+    history.add(rider_id=rider_id, lng=lng, lat=lat, accuracy=accuracy, at=fix.at, batch=batch)
+    stats.incr("fixes.live")
+
+
 def _accept(hot, rider_id, lat, lng, recorded_at, accuracy, seq, batch) -> _Fix:
-    """The rules, on what the cache said about the rider (live.HotRead)."""
+    """The rules, on what the cache said about the rider (live.HotRead). A late fix is kept
+    for the track here (batch as in history.add); a live one by the caller, once stored."""
     stats.incr("fixes.received")
     try:
         _check_number(lat, -90, 90)
@@ -158,15 +189,14 @@ def _accept(hot, rider_id, lat, lng, recorded_at, accuracy, seq, batch) -> _Fix:
         "recorded_at": datetime.fromtimestamp(at, UTC).isoformat(),
     }
     n = hot.last_seq + 1
-    history.add(rider_id=rider_id, lng=lng, lat=lat, accuracy=accuracy, at=at, batch=batch)
-    stats.incr("fixes.live")
     payload = broadcast.location_payload(position, seq)
     accepted = Accepted(
         position,
         broadcast.location_groups(state.numbers),
         broadcast.location_message(rider_id=rider_id, n=n, payload=payload),
+        payload,
     )
-    return _Fix(accepted, at)
+    return _Fix(accepted, at, (rider_id, lng, lat, accuracy))
 
 
 def _timestamp(recorded_at: datetime) -> float:
@@ -197,5 +227,5 @@ def location_record(
     accepted = location_ingest(
         rider_id=rider.pk, lat=lat, lng=lng, recorded_at=recorded_at, accuracy=accuracy
     )
-    broadcast.location_changed_on_commit(accepted.groups, accepted.message)
+    broadcast.location_changed_on_commit(accepted.groups, accepted.payload)
     return accepted.position
