@@ -210,6 +210,8 @@ SPECTACULAR_SETTINGS = {
         "BuildingKindEnum": "campus.models.BuildingKind",
         "RequiredGenderEnum": "orders.models.RequiredGender",
         "GenderRuleEnum": "campus.models.GenderRule",
+        "RiderRatingTagEnum": "orders.models.RatingTag",
+        "CustomerRatingTagEnum": "orders.models.CustomerRatingTag",
     },
 }
 
