@@ -10,12 +10,21 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 
 
-@database_sync_to_async
-def _user_for_token(key: str):
+def _token_user(key: str):
     from rest_framework.authtoken.models import Token
 
     token = Token.objects.select_related("user").filter(key=key).first()
     return token.user if token and token.user.is_active else AnonymousUser()
+
+
+_in_shared_thread = database_sync_to_async(_token_user)
+_in_pool = database_sync_to_async(_token_user, thread_sensitive=False)
+
+
+def _user_for_token(key: str, scope):
+    # As tracking.consumers' snapshots: a pool thread under a real server, so that many sockets
+    # opening at once do not queue behind Channels' one shared thread.
+    return (_in_pool if "server" in scope else _in_shared_thread)(key)
 
 
 class TokenAuthMiddleware:
@@ -27,7 +36,7 @@ class TokenAuthMiddleware:
         if user is None or not user.is_authenticated:
             key = _token_from_scope(scope)
             if key:
-                scope = {**scope, "user": await _user_for_token(key)}
+                scope = {**scope, "user": await _user_for_token(key, scope)}
         return await self.app(scope, receive, send)
 
 

@@ -38,12 +38,24 @@ MIN_LOCATION_INTERVAL = getattr(settings, "TRACKING_WATCHER_MIN_INTERVAL_MS", 50
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-@database_sync_to_async
-def _snapshot_for(user, number: str) -> dict | None:
+def _snapshot(user, number: str) -> dict | None:
     order = order_detail_qs().filter(number=number).first()
     if order is None or not user_can_view_order(user, order):
         return None
     return order_snapshot(order, user)
+
+
+_snapshot_in_shared_thread = database_sync_to_async(_snapshot)
+_snapshot_in_pool = database_sync_to_async(_snapshot, thread_sensitive=False)
+
+
+def _snapshot_for(scope, number: str):
+    """A snapshot is a dozen queries. Under a real server they run in a thread pool, so that a
+    crowd of watchers connecting at once waits on the database side by side rather than in
+    line behind Channels' one shared thread. Tests (channels.testing: no "server" in the
+    scope) keep the shared thread, which sees their uncommitted rows."""
+    run = _snapshot_in_pool if "server" in scope else _snapshot_in_shared_thread
+    return run(scope["user"], number)
 
 
 @database_sync_to_async
@@ -140,7 +152,7 @@ class OrderConsumer(RelayConsumer):
         self.group = broadcast.order_group(number)
         self._early = []
         await order_fanout().join(self.group, self)
-        snapshot = await _snapshot_for(user, number)
+        snapshot = await _snapshot_for(self.scope, number)
         if snapshot is None:
             await order_fanout().leave(self.group, self)
             self.group = None
@@ -189,9 +201,7 @@ class OrderConsumer(RelayConsumer):
         except ValueError:
             return
         if isinstance(content, dict) and content.get("type") == "resync":
-            snapshot = await _snapshot_for(
-                self.scope["user"], self.scope["url_route"]["kwargs"]["number"]
-            )
+            snapshot = await _snapshot_for(self.scope, self.scope["url_route"]["kwargs"]["number"])
             if snapshot:
                 self._seen.clear()
                 self._live = snapshot["status"] in WITH_RIDER
