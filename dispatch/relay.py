@@ -10,6 +10,8 @@ the other gender goes in two legs.
   without a rider once its slot has begun is flagged to operators (dispatch's at-risk flag).
 - ``handoff_confirm``: each rider enters the other's code; when both are in, the order moves to
   relay_accepted and leg 2's rider carries it (orders.services switches the rider).
+- ``relay_view`` / ``relay_annotate`` / ``relay_leg2_waiting``: a relay as one of its riders sees
+  it, for the board's cards and the hand-over page (dispatch/views.py).
 
 Both riders are paid for their leg (payments.services.rider_leg_shares). The customer's timeline
 shows at_station and relay_accepted like any status.
@@ -18,8 +20,10 @@ shows at_station and relay_accepted like any status.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -38,6 +42,11 @@ from orders.status import WITH_RIDER, Status
 HANDOFF_WINDOW = timedelta(minutes=10)
 # A leg 2 still without a rider this long into its slot goes to operators.
 FIND_LEG2_WITHIN = timedelta(minutes=3)
+# Wrong hand-over codes a rider may enter for one order before having to wait.
+HANDOFF_CODE_TRIES = 5
+HANDOFF_CODE_LOCK_SECONDS = 600
+# Statuses in which leg 1's rider still has the item (before the hand-over).
+BEFORE_HANDOFF = (Status.ACCEPTED, Status.PICKED_UP, Status.AT_STATION)
 
 
 class HandoffCodeRefused(OrderError):
@@ -115,11 +124,16 @@ def relay_planned(order: Order) -> bool:
 def relay_arrive(*, order: Order, rider, now: datetime | None = None) -> Order:
     """Leg 1's rider is at the station with the item."""
     now = now or timezone.now()
+    order = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)  # fresh, and locked
     leg1, leg2 = relay_legs(order)
     if leg1 is None:
         raise StepNotReady(_("This order has no relay."))
     if order.rider_id != rider.pk:
+        if leg2.rider_id == rider.pk:
+            raise NotAllowed(_("You carry the second leg: the first rider marks the arrival."))
         raise NotAllowed(_("Only the rider carrying the order can mark this."))
+    if order.status == Status.ACCEPTED:
+        raise StepNotReady(_("Pick the order up before taking it to the station."))
     order = order_services.order_transition(
         order=order, to=Status.AT_STATION, actor=rider, note=str(leg1.station)
     )
@@ -172,12 +186,15 @@ def handoff_confirm(*, order: Order, rider, code: str, now: datetime | None = No
         raise StepNotReady(_("This order has no relay."))
     if rider.pk not in (leg1.rider_id, leg2.rider_id) or rider.pk is None:
         raise NotAllowed(_("Only the two relay riders can confirm the hand-over."))
+    if order.status in (Status.ACCEPTED, Status.PICKED_UP):
+        raise StepNotReady(_("The first rider has not reached the station yet."))
     if order.status != Status.AT_STATION:
         raise StepNotReady(_("The hand-over happens at the station."))
+    if leg2.rider_id is None:
+        raise StepNotReady(_("No rider has the second leg yet: wait for them at the station."))
     # Each confirms the other's code: leg 1's rider enters leg 2's code and vice versa.
-    other = leg2 if rider.pk == leg1.rider_id else leg1
-    if (code or "").strip() != other.handoff_code:
-        raise HandoffCodeRefused()
+    mine, other = (leg1, leg2) if rider.pk == leg1.rider_id else (leg2, leg1)
+    _handoff_code_check(order, rider, (code or "").strip(), mine=mine, other=other)
     RelayLeg.objects.filter(pk=other.pk, code_confirmed_at__isnull=True).update(
         code_confirmed_at=now
     )
@@ -188,6 +205,26 @@ def handoff_confirm(*, order: Order, rider, code: str, now: datetime | None = No
             order=order, to=Status.RELAY_ACCEPTED, actor=leg2.rider, note=str(leg2.station)
         )
     return order
+
+
+def _handoff_code_check(order: Order, rider, code: str, *, mine: RelayLeg, other: RelayLeg):
+    """The other rider's code, or HandoffCodeRefused; a few wrong codes lock the rider out for a
+    while (six digits are not to be guessed with the item still at the station)."""
+    key = f"dispatch:handoff-fails:{order.pk}:{rider.pk}"
+    if (cache.get(key) or 0) >= HANDOFF_CODE_TRIES:
+        raise HandoffCodeRefused(
+            _("Too many wrong codes. Check the other rider's screen and try again in 10 minutes.")
+        )
+    if code == other.handoff_code:
+        cache.delete(key)
+        return
+    cache.add(key, 0, HANDOFF_CODE_LOCK_SECONDS)
+    cache.incr(key)
+    if code == mine.handoff_code:
+        raise HandoffCodeRefused(
+            _("That is your own code: enter the code shown on the other rider's phone.")
+        )
+    raise HandoffCodeRefused()
 
 
 def relay_leg_for(order: Order, rider) -> RelayLeg | None:
@@ -207,6 +244,140 @@ def handoff_code_for(order: Order, rider) -> str | None:
     """The code this rider shows the other rider at the station (None if not a relay rider)."""
     leg = relay_leg_for(order, rider)
     return leg.handoff_code if leg else None
+
+
+# --- what a relay rider sees (the board's cards, the hand-over page) ---------------------------
+
+
+@dataclass(frozen=True)
+class RelayView:
+    """A relay as one of its two riders sees it."""
+
+    order: Order
+    leg: RelayLeg  # the viewer's own leg
+    other: RelayLeg
+
+    @property
+    def number(self) -> int:
+        return self.leg.number
+
+    @property
+    def station(self):
+        return self.leg.station
+
+    @property
+    def code(self) -> str:
+        return self.leg.handoff_code
+
+    @property
+    def at_station(self) -> bool:
+        return self.order.status == Status.AT_STATION
+
+    @property
+    def handed_over(self) -> bool:
+        return self.order.status not in BEFORE_HANDOFF
+
+    @property
+    def i_confirmed(self) -> bool:
+        """This rider has entered the other rider's code."""
+        return self.other.code_confirmed_at is not None
+
+    @property
+    def they_confirmed(self) -> bool:
+        """The other rider has entered this rider's code."""
+        return self.leg.code_confirmed_at is not None
+
+    @property
+    def partner_known(self) -> bool:
+        return self.other.rider_id is not None or self.number == 2
+
+    @property
+    def can_arrive(self) -> bool:
+        return self.number == 1 and self.order.status == Status.PICKED_UP
+
+    @property
+    def can_confirm(self) -> bool:
+        return self.at_station and self.partner_known and not self.i_confirmed
+
+    @property
+    def hides_next_step(self) -> bool:
+        """Leg 1 ends at the station: the card's "on the way" button is not this rider's."""
+        return self.number == 1 and self.order.status == Status.PICKED_UP
+
+    @property
+    def waits_for_leg1(self) -> bool:
+        return self.number == 2 and self.order.status in (Status.ACCEPTED, Status.PICKED_UP)
+
+    @property
+    def state(self) -> str:
+        """Changes whenever the hand-over page would show something new (it polls this)."""
+        return ":".join(
+            (
+                self.order.status,
+                str(int(self.partner_known)),
+                str(int(self.i_confirmed)),
+                str(int(self.they_confirmed)),
+            )
+        )
+
+
+def _relay_view(order: Order, rider, legs: list[RelayLeg]) -> RelayView | None:
+    by_number = {leg.number: leg for leg in legs}
+    leg1, leg2 = by_number.get(1), by_number.get(2)
+    if leg1 is None or leg2 is None or rider is None or rider.pk is None:
+        return None
+    if leg2.rider_id == rider.pk:
+        return RelayView(order=order, leg=leg2, other=leg1)
+    if order.status in (Status.OPEN, Status.ACCEPTED, Status.PICKED_UP):
+        # On the way to the station leg 1 is whoever carries the order (named on arrival).
+        if order.rider_id != rider.pk:
+            return None
+        if leg2.rider_id is None and order.dropoff_building.admits(rider.gender):
+            return None  # the building admits this rider: they deliver it to the door themselves
+        return RelayView(order=order, leg=leg1, other=leg2)
+    if leg1.rider_id == rider.pk:
+        return RelayView(order=order, leg=leg1, other=leg2)
+    return None
+
+
+def relay_view(order: Order, rider) -> RelayView | None:
+    """The relay of this order as `rider` sees it; None when they ride no leg of it."""
+    legs = list(RelayLeg.objects.filter(order=order).select_related("station"))
+    return _relay_view(order, rider, legs)
+
+
+def relay_view_get(*, number: str, rider) -> RelayView | None:
+    """The relay of the order with this number as `rider` sees it (None: no such order, or not
+    one of its relay riders)."""
+    from orders.selectors import DETAIL_RELATED
+
+    order = Order.objects.select_related(*DETAIL_RELATED).filter(number=number).first()
+    return relay_view(order, rider) if order is not None else None
+
+
+def relay_annotate(rider, orders) -> None:
+    """Give each order its ``relay_view`` for this rider (None if none), in one query."""
+    orders = list(orders)
+    by_order: dict[int, list[RelayLeg]] = {o.pk: [] for o in orders}
+    if orders:
+        for leg in RelayLeg.objects.filter(order__in=list(by_order)).select_related("station"):
+            by_order[leg.order_id].append(leg)
+    for order in orders:
+        order.relay_view = _relay_view(order, rider, by_order[order.pk])
+
+
+def relay_leg2_waiting(rider):
+    """Orders whose second leg this rider has and that are not yet handed over to them (they
+    are still leg 1's rider's orders, so the board's own query does not find them)."""
+    from orders.selectors import DETAIL_RELATED
+
+    return (
+        Order.objects.filter(relay_legs__number=2, relay_legs__rider=rider)
+        .filter(status__in=BEFORE_HANDOFF)
+        .exclude(rider=rider)
+        .select_related(*DETAIL_RELATED)
+        .order_by("accepted_at", "pk")
+    )
 
 
 # --- the dispatcher's part -----------------------------------------------------------------------

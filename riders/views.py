@@ -51,7 +51,12 @@ def rider_page(view):
 
 
 def _board_context(request) -> dict:
+    from dispatch import relay  # dispatch owns transfer-station relays
+
     tasks, offers = selectors.rider_board_page(request.user)
+    # A second leg is still the first rider's order until the hand-over: add it to the tasks.
+    tasks += selectors.order_cards(request.user, relay.relay_leg2_waiting(request.user))
+    relay.relay_annotate(request.user, [card.order for card in (*tasks, *offers)])
     return {"profile": request.user.rider_profile, "tasks": tasks, "offers": offers}
 
 
