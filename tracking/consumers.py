@@ -23,6 +23,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from orders.errors import OrderError
 from orders.permissions import user_can_view_order
@@ -33,6 +34,7 @@ from tracking.fanout import order_fanout
 from tracking.snapshot import order_snapshot
 
 FORBIDDEN = 4403
+SERVER_ERROR = 1011
 MIN_LOCATION_INTERVAL = getattr(settings, "TRACKING_WATCHER_MIN_INTERVAL_MS", 50) / 1000
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -362,6 +364,12 @@ class RiderConsumer(RelayConsumer):
             if isinstance(exc, services.StaleLocation):
                 error["in_track"] = exc.in_track
             await self.send_payload(error)
+            return
+        except (ConnectionError, OSError, RedisError) as exc:
+            # Redis is away: the fix is neither stored nor pushed. No answer for it: the phone
+            # keeps it queued and sends it again once its socket is back (we close this one).
+            stats.loss("push_failed", 1, f"rider {self.scope['user'].pk}: {exc!r}")
+            await self.close(code=SERVER_ERROR)
             return
         ack = {"type": "ack", "recorded_at": accepted.position["recorded_at"]}
         if fix["seq"] is not None:

@@ -825,24 +825,40 @@ def tick(numbers, *, now: datetime | None = None) -> list[tuple[str, dict]]:
 
 # --- the ticker of a socket server process -----------------------------------------------------
 
-_watched: Counter = Counter()
+# Orders watched, per event loop: a loop's ticker estimates only for its own sockets (a test
+# process may run a real server's loop beside the test client's loops; see the e2e tests).
+_watched: dict[asyncio.AbstractEventLoop | None, Counter] = {}
 _started_loops: weakref.WeakSet = weakref.WeakSet()
 _tasks: list = []
 _executor: ThreadPoolExecutor | None = None
 
 
+def _current_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def watch(number: str) -> None:
-    _watched[number] += 1
+    _watched.setdefault(_current_loop(), Counter())[number] += 1
 
 
 def unwatch(number: str) -> None:
-    _watched[number] -= 1
-    if _watched[number] <= 0:
-        del _watched[number]
+    loop = _current_loop()
+    counts = _watched.get(loop)
+    if counts is None:
+        return
+    counts[number] -= 1
+    if counts[number] <= 0:
+        del counts[number]
+    if not counts:
+        del _watched[loop]
 
 
 def watched() -> list[str]:
-    return list(_watched)
+    """The orders watched by sockets on the running loop."""
+    return list(_watched.get(_current_loop(), ()))
 
 
 def start() -> None:

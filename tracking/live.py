@@ -12,9 +12,15 @@ stored under the generation it started from. Refusals (offline, not approved) ar
 so going online is seen at once; a positive state lives STATE_TTL_SECONDS at most, the safety
 net for changes made behind the services' back (the admin, the shell).
 
+On the socket path with Redis (RedisHotPath) a fix costs a single round trip: the socket's
+process remembers the rider's state and last fix, and one script stores the new position and
+publishes it only if the generation token and the last fix in Redis are still the ones it
+validated against; otherwise it reads them afresh and validates again.
+
 Keys carry a short namespace derived from the database name, so that two databases sharing
 one Redis (a benchmark's temporary database and a development one, say) never read each
-other's riders.
+other's riders. Other modules read positions with position_get (or the "live-pos" entries'
+"p", which is the payload watchers see).
 """
 
 import asyncio
@@ -241,6 +247,7 @@ for i = 6, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[5]) end
 return 1
 """
 MEMO_SECONDS = 30.0
+MEMO_MAX = 10_000
 
 
 class _RespPipe(asyncio.Protocol):
@@ -381,6 +388,8 @@ class RedisHotPath:
         values = [None if v is None else loads(v) for v in raw]
         hot = _hot_read(rider_id, values, load=False)
         hot = HotRead(hot.state, hot.last_seq, hot.last_at, raw[1] or b"")
+        if len(self.memo) > MEMO_MAX:  # riders come and go: drop what has aged out
+            self.memo = {k: v for k, v in self.memo.items() if now - v[1] < MEMO_SECONDS}
         self.memo[rider_id] = (hot, now)
         return hot
 

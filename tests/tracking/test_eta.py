@@ -306,6 +306,21 @@ def test_a_watched_order_is_counted_once_per_socket():
     assert "A" not in eta.watched()
 
 
+def test_a_ticker_estimates_only_for_the_sockets_of_its_own_loop():
+    # A real server's loop (the browser tests' server thread) must not push estimates to the
+    # sockets of another loop in the same process.
+    async def watch_here():
+        eta.watch("B")
+        return eta.watched()
+
+    async def look():
+        return eta.watched()
+
+    assert async_to_sync(watch_here)() == ["B"]
+    assert "B" not in async_to_sync(look)()
+    assert "B" not in eta.watched()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_order_socket_relays_estimates_until_the_final_status(campus, student, rider_male):
     order = factories.make_order(customer=student, campus=campus)

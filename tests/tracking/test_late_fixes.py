@@ -133,7 +133,8 @@ def test_offline_queue_sent_late_arrives_in_order_and_never_moves_the_marker_bac
             answers.append(await rider.receive_json_from())
 
         pushed = [await watcher.receive_json_from()]
-        assert await watcher.receive_nothing(timeout=0.2)
+        if not await watcher.receive_nothing(timeout=0.2):
+            raise AssertionError(await watcher.receive_output())
         await watcher.disconnect()
         await rider.disconnect()
         return answers, pushed

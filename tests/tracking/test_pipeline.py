@@ -429,6 +429,32 @@ def test_no_location_reaches_a_watcher_after_the_final_status(student, rider_mal
     assert stats.counters["withheld"] == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_rider_socket_closes_unanswered_when_redis_is_away(rider_male, campus, monkeypatch):
+    async def redis_away(**kwargs):
+        raise ConnectionError("redis went away")
+
+    monkeypatch.setattr(services, "alocation_ingest", redis_away)
+    token = Token.objects.create(user=rider_male).key
+
+    async def scenario():
+        ws = WebsocketCommunicator(application, f"/ws/rider/?token={token}", ORIGIN)
+        assert (await ws.connect())[0]
+        lat, lng = point_in(campus)
+        await ws.send_json_to(
+            {"type": "location", "lat": lat, "lng": lng, "recorded_at": timezone.now().isoformat()}
+        )
+        closed = await ws.receive_output(timeout=2)
+        await ws.wait()
+        return closed
+
+    closed = async_to_sync(scenario)()
+
+    # No ack and no error frame: the phone keeps the fix and sends it again after reconnecting.
+    assert closed == {"type": "websocket.close", "code": consumers.SERVER_ERROR}
+    assert stats.counters["lost.push_failed"] == 1
+
+
 def test_a_push_that_fails_is_counted_as_loss(caplog):
     class BrokenLayer:
         async def group_send(self, group, message):
