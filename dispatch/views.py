@@ -98,7 +98,7 @@ def _qr_svg(request, view: relay.RelayView) -> str:
     url = request.build_absolute_uri(
         reverse("dispatch:relay", args=[view.order.number]) + f"?code={view.code}"
     )
-    return mark_safe(segno.make(url, error="m").svg_inline(scale=5, border=2))  # noqa: S308
+    return mark_safe(segno.make(url, error="m").svg_inline(scale=5, border=2, omitsize=True))  # noqa: S308
 
 
 def _relay_page(request, view, *, form=None, error: str = "", status: int = 200):

@@ -247,6 +247,16 @@ def test_too_many_wrong_codes_lock_the_rider_out_for_a_while(at_station, woman):
     assert snapshot(at_station) == before
 
 
+def test_leg_two_placed_early_waits_and_cannot_give_the_order_back(to_women, man, woman):
+    relay.relay_plan(order=to_women)
+    order = order_services.order_accept(order=to_women, rider=man)
+    relay.relay_leg2_assign(order=order, rider=woman)  # an operator placed her early
+    board = client_for(woman).get("/rider/").content.decode()
+    assert 'data-relay-leg="2"' in board and page_url(order) in board
+    assert "Give back" not in board and "Mark: Picked up" not in board
+    assert "Give back" in client_for(man).get("/rider/").content.decode()
+
+
 def test_the_code_cannot_be_entered_before_leg_one_is_at_the_station(picked_up, man, woman):
     relay.relay_leg2_assign(order=picked_up, rider=woman)  # an operator placed her early
     before = snapshot(picked_up)
