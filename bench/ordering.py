@@ -439,13 +439,15 @@ def orchestrate(args) -> int:
             redis_url, _ = start_redis(procs, tmp)
         print(f"database {urlsplit(url).path.lstrip('/')}, redis {redis_url}", flush=True)
         prepare_db(procs, url, tmp)
-        # No persistent connections under ASGI: Django runs each request's sync code in a thread
-        # of its own, so CONN_MAX_AGE (settings: 60 s on PostgreSQL) keeps one idle connection
-        # per past request until PostgreSQL refuses more ("too many clients"); see the report.
-        server_url = url if "conn_max_age" in url else f"{url}{'&' if '?' in url else '?'}"
-        if server_url is not url:
-            server_url += f"conn_max_age={args.conn_max_age}"
-        env = base_env(DATABASE_URL=server_url, REDIS_URL=redis_url, VAR_DIR=str(tmp))
+        # Connections: the settings' psycopg pool per server process (--pool-size, 0: a new
+        # connection per request, as with no pool).
+        server_url = url
+        env = base_env(
+            DATABASE_URL=server_url,
+            REDIS_URL=redis_url,
+            VAR_DIR=str(tmp),
+            DB_POOL_MAX_SIZE=str(args.pool_size),
+        )
         needed = max(args.clients, 64)  # the paced phase may hold more orders in flight
         seed = subprocess.run(
             [PYTHON, str(Path(__file__).resolve()), "--seed", str(needed)],
@@ -517,7 +519,12 @@ def parse_args(argv=None):
     parser.add_argument("--rate", type=float, default=50.0, help="paced orders/s (50)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (2)")
     parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
-    parser.add_argument("--conn-max-age", type=int, default=0, help="the server's CONN_MAX_AGE (0)")
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=10,
+        help="the server's DB_POOL_MAX_SIZE per process (10; 0: a connection per request)",
+    )
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:

@@ -13,6 +13,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from campus.geo import haversine_m
 from campus.models import Campus, PathEdge
+from campus_errand.memo import remembered
 
 _cache: dict[int, tuple[tuple, "CampusGraph"]] = {}
 
@@ -87,8 +88,11 @@ class CampusGraph:
 
 
 def campus_graph(campus: Campus) -> CampusGraph:
-    stats = PathEdge.objects.filter(campus=campus).aggregate(
-        n=Count("id"), last_id=Max("id"), changed=Max("updated_at")
+    stats = remembered(
+        f"paths-version:{campus.pk}",
+        lambda: PathEdge.objects.filter(campus=campus).aggregate(
+            n=Count("id"), last_id=Max("id"), changed=Max("updated_at")
+        ),
     )
     key = (stats["n"], stats["last_id"], stats["changed"])
     cached = _cache.get(campus.pk)

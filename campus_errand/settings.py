@@ -98,9 +98,19 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.contrib.gis.db.backends.postgis":
     # Under ASGI each request's sync code runs in a fresh thread, so persistent connections pile up
-    # (one idle connection per past request until PostgreSQL refuses new clients): close them.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+    # (one idle connection per past request until PostgreSQL refuses new clients). Instead a
+    # psycopg pool per process (Django's "pool" option): a request borrows an open connection and
+    # gives it back at its end, instead of opening one (a new PostgreSQL backend) every time.
+    # DB_POOL_MAX_SIZE=0 turns it off (connections opened and closed per request).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    _pool_max = env.int("DB_POOL_MAX_SIZE", default=10)
+    if _pool_max > 0:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": _pool_max,
+            "timeout": env.int("DB_POOL_TIMEOUT", default=20),
+        }
 else:
     # A file test database lets the browser tests' server thread share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_campus_errand.sqlite3")}
@@ -128,6 +138,13 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Per process, a few seconds: rarely changed rows read on every request (campus_errand/memo.py).
+CACHES["memo"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "memo",
+    "OPTIONS": {"MAX_ENTRIES": 5000},
+}
+MEMO_SECONDS = env.int("MEMO_SECONDS", default=5)
 
 # --- auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

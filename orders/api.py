@@ -119,7 +119,7 @@ class OrderListCreateApi(APIView):
         order = errand_api.order_create_from_input(
             customer=request.user, data=serializer.validated_data
         )
-        order = selectors.order_detail_qs().get(pk=order.pk)
+        order = selectors.order_detail_of_new(order)
         return Response(
             OrderDetailOutputSerializer(order, context={"viewer": request.user}).data,
             status=status.HTTP_201_CREATED,

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campus.models import Building
+from campus_errand.memo import remembered
 from orders import pricing, rules, selectors, services
 from orders.kinds import DETAIL_FIELDS, details_form, order_input_clean
 from orders.models import (
@@ -63,17 +64,37 @@ class DetailsField(serializers.JSONField):
 BUILDINGS = Building.objects.select_related("campus")
 
 
+class BuildingField(serializers.PrimaryKeyRelatedField):
+    """A building by id, remembered a few seconds (campus_errand/memo.py): every quote and order
+    names two, and buildings change a few times a term."""
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=BUILDINGS, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            pk = int(data)
+        except ValueError:
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        building = remembered(f"building:{pk}", lambda: BUILDINGS.filter(pk=pk).first())
+        if building is None:
+            self.fail("does_not_exist", pk_value=data)
+        return building
+
+
 class OrderInputSerializer(serializers.Serializer):
     """An order as the customer describes it; the quote takes the same input (less the photo)."""
 
     for_quote = False
 
     kind = serializers.ChoiceField(choices=Kind.choices)
-    pickup_building = serializers.PrimaryKeyRelatedField(queryset=BUILDINGS)
+    pickup_building = BuildingField()
     pickup_detail = serializers.CharField(
         max_length=120, required=False, allow_blank=True, default=""
     )
-    dropoff_building = serializers.PrimaryKeyRelatedField(queryset=BUILDINGS)
+    dropoff_building = BuildingField()
     dropoff_detail = serializers.CharField(
         max_length=120, required=False, allow_blank=True, default=""
     )

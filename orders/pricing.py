@@ -49,6 +49,7 @@ from django.utils.translation import gettext_lazy
 
 from campus.graph import campus_graph
 from campus.models import Building, Campus
+from campus_errand.memo import remembered
 from orders.errors import OrderError
 from orders.models import ErrandKindSetting, Kind, Order, PricingRule, SizeClass, yuan
 from orders.status import Status
@@ -297,13 +298,20 @@ class Quote:
 
 
 def pricing_rule_for(campus: Campus) -> PricingRule:
-    return PricingRule.objects.filter(campus=campus).first() or PricingRule(campus=campus)
+    return remembered(
+        f"pricing-rule:{campus.pk}",
+        lambda: PricingRule.objects.filter(campus=campus).first() or PricingRule(campus=campus),
+    )
 
 
 def kind_setting_for(campus: Campus, kind: str) -> ErrandKindSetting:
-    return ErrandKindSetting.objects.filter(
-        campus=campus, kind=kind
-    ).first() or ErrandKindSetting.default_for(campus, kind)
+    return remembered(
+        f"kind-setting:{campus.pk}:{kind}",
+        lambda: (
+            ErrandKindSetting.objects.filter(campus=campus, kind=kind).first()
+            or ErrandKindSetting.default_for(campus, kind)
+        ),
+    )
 
 
 def walking_distance_m(campus: Campus, a: Building, b: Building) -> int:
@@ -420,7 +428,13 @@ def _price(req: QuoteRequest, now: dt.datetime, *, with_load: bool) -> Quote:
     minutes = estimated_minutes(rule, setting, distance, urgent)
     promised, opens, happens = _timing(req, rule, minutes, now)
     opens_now = opens is None
-    open_orders, online = live_load(req.campus, now) if (with_load and opens_now) else (0, 0)
+    if with_load and opens_now:
+        # At most MEMO_SECONDS old: the surcharge follows the lunch rush, not each single order.
+        open_orders, online = remembered(
+            f"live-load:{req.campus.pk}", lambda: live_load(req.campus, now)
+        )
+    else:
+        open_orders, online = 0, 0
     lines = fee_lines(
         rule=rule,
         setting=setting,

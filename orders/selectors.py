@@ -1,4 +1,4 @@
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from orders.models import Order, OrderEvent
 from orders.status import ACTIVE
@@ -12,10 +12,19 @@ DETAIL_RELATED = (
 )
 
 
+def _events() -> Prefetch:
+    return Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "pk"))
+
+
 def order_detail_qs() -> QuerySet[Order]:
-    return Order.objects.select_related(*DETAIL_RELATED).prefetch_related(
-        Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "pk"))
-    )
+    return Order.objects.select_related(*DETAIL_RELATED).prefetch_related(_events())
+
+
+def order_detail_of_new(order: Order) -> Order:
+    """An order just placed by order_create, as order_detail_qs reads one: its related rows are
+    the ones it was made with, so only its events are read."""
+    prefetch_related_objects([order], _events())
+    return order
 
 
 def order_list_for_customer(user) -> QuerySet[Order]:

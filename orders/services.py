@@ -146,48 +146,59 @@ def order_create(
     event = OrderEvent.objects.create(
         order=order, old_status="", new_status=Status.PENDING, actor=customer
     )
-    broadcast.order_changed_on_commit(order, event)
     if pay:
         try:
-            return order_pay(order=order, payer=customer)  # its savepoint undoes a short wallet
+            # Inserted by this transaction, the order is seen by nobody else yet: no row to lock
+            # again. The savepoint undoes a short wallet's hold.
+            return order_pay(order=order, payer=customer, created=True)
         except InsufficientFunds:
             pass  # stays pending: the order page offers top-up and pay
+    broadcast.order_changed_on_commit(order, event)  # (once paid, "open" is the news)
     return order
 
 
 @transaction.atomic
-def order_pay(*, order: Order, payer) -> Order:
+def order_pay(*, order: Order, payer, created: bool = False) -> Order:
     """Pay a pending order from the payer's wallet (wallet -> escrow) and open it to riders.
 
     The order's row lock makes two payments of one order at once charge once: the second finds
-    it open and gets AlreadyPaid (409).
+    it open and gets AlreadyPaid (409). `created`: order_create inserted `order` in this very
+    transaction, so it is locked already and as fresh as can be.
     """
-    order = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
+    if not created:
+        order = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
     if order.status != Status.PENDING:
         raise AlreadyPaid()
     payments.order_payment_hold(order=order, payer=payer)
-    return order_transition(order=order, to=Status.OPEN, actor=None, note="paid from wallet")
+    return order_transition(
+        order=order, to=Status.OPEN, actor=None, note="paid from wallet", locked=created
+    )
 
 
 @transaction.atomic
-def order_transition(*, order: Order, to: str, actor, note: str = "", code: str = "") -> Order:
+def order_transition(
+    *, order: Order, to: str, actor, note: str = "", code: str = "", locked: bool = False
+) -> Order:
     """Move an order to `to`: lock, check the table and the actor, log, push on commit.
 
     `actor` None is the platform itself (payment callbacks, expiry, dispatch). Accepting sets the
-    actor as the rider; releasing (accepted -> open) clears it.
+    actor as the rider; releasing (accepted -> open) clears it. `locked`: the caller holds the
+    order's row lock in this transaction and `order` is fresh (order_pay of a new order).
     """
-    # of=("self",): lock the order row only; PostgreSQL refuses FOR UPDATE on the nullable side
-    # of the outer join to the rider.
-    order = (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("dropoff_building", "customer", "rider")
-        .get(pk=order.pk)
-    )
-    # After waiting for the lock, PostgreSQL re-reads the locked order row but not the joined
-    # rider: a rider who accepted meanwhile shows as rider_id set and rider None. Drop the stale
-    # rider so that it loads by the fresh rider_id (found by payments' cancel-vs-accept race test).
-    if order.rider_id != (order.rider.pk if order.rider else None):
-        Order.rider.field.delete_cached_value(order)
+    if not locked:
+        # of=("self",): lock the order row only; PostgreSQL refuses FOR UPDATE on the nullable
+        # side of the outer join to the rider.
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("dropoff_building", "customer", "rider")
+            .get(pk=order.pk)
+        )
+        # After waiting for the lock, PostgreSQL re-reads the locked order row but not the
+        # joined rider: a rider who accepted meanwhile shows as rider_id set and rider None.
+        # Drop the stale rider so that it loads by the fresh rider_id (found by payments'
+        # cancel-vs-accept race test).
+        if order.rider_id != (order.rider.pk if order.rider else None):
+            Order.rider.field.delete_cached_value(order)
     old = order.status
     if to == Status.ACCEPTED and old != Status.OPEN:
         if old in (Status.ACCEPTED, Status.PICKED_UP, Status.DELIVERING) or order.rider_id:

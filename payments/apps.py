@@ -8,4 +8,8 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Payments")
 
     def ready(self) -> None:
+        from campus_errand.memo import forget_on_change
         from payments import checks  # noqa: F401  (registers the deploy check)
+        from payments.models import CampusMoneySettings
+
+        forget_on_change(CampusMoneySettings)

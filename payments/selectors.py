@@ -9,6 +9,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from campus_errand.memo import remembered
 from payments import ledger
 from payments.models import (
     Account,
@@ -27,8 +28,13 @@ from payments.models import (
 
 def campus_money_settings(campus_id: int) -> CampusMoneySettings:
     """The campus's money rules; the defaults when an operator has not set any."""
-    found = CampusMoneySettings.objects.filter(campus_id=campus_id).first()
-    return found or CampusMoneySettings(campus_id=campus_id)
+    return remembered(
+        f"money-settings:{campus_id}",
+        lambda: (
+            CampusMoneySettings.objects.filter(campus_id=campus_id).first()
+            or CampusMoneySettings(campus_id=campus_id)
+        ),
+    )
 
 
 def wallet_balance(user) -> int:

@@ -348,9 +348,9 @@ def order_payment_hold(*, order: Order, payer) -> LedgerTransaction | None:
     the order. InsufficientFunds if the wallet is short (order_pay's savepoint undoes it all)."""
     if order.customer_id != payer.pk:
         raise NotAllowed(_("Only the customer can pay for this order."))
+    # A second payment is refused before this (order_pay: the order is no longer pending under
+    # its row lock); the transaction's unique reference is the backstop.
     reference = f"order-payment:{order.pk}"
-    if ledger.already_posted(reference):
-        raise AlreadyPaid()
     amount = order_amount_due(order)
     if amount == 0:
         return None

@@ -7,6 +7,7 @@ from django.db.backends.signals import connection_created
 from django.utils import translation
 from rest_framework.test import APIClient
 
+from campus_errand.memo import forget_all
 from tests import factories
 
 
@@ -38,8 +39,10 @@ def _fast_and_clean(settings, tmp_path):
     # test from English so that stored notes and messages don't depend on the test before.
     translation.activate("en")
     cache.clear()
+    forget_all()
     yield
     cache.clear()
+    forget_all()
     translation.deactivate()
 
 

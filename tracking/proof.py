@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from campus_errand.memo import remembered
 from orders.errors import DeliveryCodeRefused, NotAllowed, OrderError, StepNotReady
 from orders.status import Status
 from tracking.models import OrderProof, ProofMethod, ProofSettings, ProofStage
@@ -57,12 +58,16 @@ class ProofRequired(OrderError):
 
 def settings_for(campus_id: int, kind: str) -> tuple[str, str]:
     """(pickup method, delivery method) set for this campus and kind."""
-    row = (
-        ProofSettings.objects.filter(campus_id=campus_id, kind=kind)
-        .values_list("pickup", "delivery")
-        .first()
-    )
-    return tuple(row) if row else DEFAULTS.get(kind, (M.NONE, M.NONE))
+
+    def load() -> tuple[str, str]:
+        row = (
+            ProofSettings.objects.filter(campus_id=campus_id, kind=kind)
+            .values_list("pickup", "delivery")
+            .first()
+        )
+        return tuple(row) if row else DEFAULTS.get(kind, (M.NONE, M.NONE))
+
+    return remembered(f"proof:{campus_id}:{kind}", load)
 
 
 def delivery_code_wanted(campus_id: int, kind: str) -> bool:

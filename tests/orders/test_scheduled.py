@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from campus_errand.memo import forget_all
 from orders import pricing, services
 from orders.errors import NotAllowed
 from orders.models import Order
@@ -105,6 +106,7 @@ def test_scheduled_orders_do_not_count_towards_the_busy_surcharge(scheduled, cam
 def test_scheduled_quote_has_no_busy_surcharge_and_prices_the_delivery_time(student, campus, clock):
     for _ in range(3):
         factories.make_errand(customer=factories.make_user(), campus=campus)
+    forget_all()  # the busy ratio is read at most every MEMO_SECONDS: as if a while ago
     p1, d3 = factories.building(campus, "P1"), factories.building(campus, "D3")
     now_quote = pricing.quote_make(
         request=pricing.QuoteRequest(campus=campus, kind="parcel", pickup=p1, dropoff=d3),

@@ -163,6 +163,19 @@ def test_sending_too_fast_is_refused(accepted, student, api):
     assert api(student).post(url(accepted), {"quick": "wait"}, format="json").status_code == 429
 
 
+def test_the_chat_limit_is_a_sliding_minute(accepted, student, api, monkeypatch):
+    # Half the limit just before a minute's turn, half just after: the next one is still refused.
+    start = timezone.now().replace(second=59, microsecond=0)
+    for i in range(chat.PER_MINUTE):
+        at = start + timedelta(seconds=2 * (i >= chat.PER_MINUTE // 2))
+        monkeypatch.setattr(timezone, "now", lambda at=at: at)
+        assert api(student).post(url(accepted), {"quick": "wait"}, format="json").status_code == 201
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=30))
+    assert api(student).post(url(accepted), {"quick": "wait"}, format="json").status_code == 429
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=61))
+    assert api(student).post(url(accepted), {"quick": "wait"}, format="json").status_code == 201
+
+
 def test_quick_replies_are_shown_in_the_readers_language(accepted, rider_male, student):
     logged_in(rider_male).post(url(accepted), {"quick": "at_door"}, HTTP_ACCEPT_LANGUAGE="en")
     stored = ChatMessage.objects.get()
