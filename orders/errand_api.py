@@ -64,6 +64,10 @@ class DetailsField(serializers.JSONField):
 BUILDINGS = Building.objects.select_related("campus")
 
 
+# Shapes stay out: ordering never draws them, and each one costs a GEOS read at every recall.
+_REMEMBERED = BUILDINGS.defer("footprint", "campus__bounds", "campus__center")
+
+
 class BuildingField(serializers.PrimaryKeyRelatedField):
     """A building by id, remembered a few seconds (campus_errand/memo.py): every quote and order
     names two, and buildings change a few times a term."""
@@ -78,7 +82,7 @@ class BuildingField(serializers.PrimaryKeyRelatedField):
             pk = int(data)
         except ValueError:
             self.fail("incorrect_type", data_type=type(data).__name__)
-        building = remembered(f"building:{pk}", lambda: BUILDINGS.filter(pk=pk).first())
+        building = remembered(f"building:{pk}", lambda: _REMEMBERED.filter(pk=pk).first())
         if building is None:
             self.fail("does_not_exist", pk_value=data)
         return building
