@@ -8,10 +8,16 @@ seconds on whatever clock the caller keeps (the dispatcher uses Unix time, a sim
 Cost of giving job j to courier r (seconds, lower is better)::
 
     travel  * extra riding the rider does to fit j into their current route
-  + delivery* time from now until j reaches its door
+  + delivery* (time from now until j reaches its door
+               + delay the insertion adds to the rider's other drop-offs)
   + late    * (lateness of j + lateness added to the rider's other orders)
   + load    * orders the rider already has
   + credit  * credit points below 100
+
+The delivery term is the customers' click-to-door time: the orders a rider already carries wait
+longer when a new one is slipped in before their doors, and that wait counts as much as the new
+order's own. Route plans minimise the same thing: promises first, then ``travel`` * riding +
+``delivery`` * the drop-off times (see ``plan_route``).
 
 The insertion keeps the rider's current stop order and tries every place for j's pickup and
 drop-off (capacity and the other orders' promised times respected, waiting for a pickup that is
@@ -100,8 +106,16 @@ class Courier:
 
 @dataclass(frozen=True)
 class Weights:
+    """Seconds of cost per second (or per order, per credit point).
+
+    ``delivery`` > ``travel``: a second a customer waits for the door weighs twice a second of
+    riding. At 0.25 (and with the route planner minimising riding only) riders batched and
+    toured with the food whenever the 30-minute promise allowed: the lunch peak of
+    ``simulate_day`` was 27% slower door to door than nearest-rider grab. At 2 it is faster
+    and still rides about a quarter less per order (docs/simulator.md)."""
+
     travel: float = 1.0
-    delivery: float = 0.25
+    delivery: float = 2.0
     late: float = 20.0
     load: float = 30.0
     credit: float = 2.0
@@ -125,6 +139,7 @@ class Terms:
     delivery_s: float
     late_s: float
     others_late_s: float
+    others_delay_s: float  # added to the drop-off times of the rider's other orders
     load: int
     credit: float
     pickup_distance_m: float
@@ -138,6 +153,7 @@ class Terms:
             "delivery_s": round(self.delivery_s, 1),
             "late_s": round(self.late_s, 1),
             "others_late_s": round(self.others_late_s, 1),
+            "others_delay_s": round(self.others_delay_s, 1),
             "load": self.load,
             "credit": round(self.credit, 1),
             "pickup_distance_m": round(self.pickup_distance_m, 1),
@@ -158,6 +174,7 @@ class RouteState:
     arr: npt.NDArray[np.float64]
     dep: npt.NDArray[np.float64]
     due: npt.NDArray[np.float64]  # promised time at drop-offs, inf elsewhere
+    drop: npt.NDArray[np.bool_]  # the stop is a drop-off
     cum_wait: npt.NDArray[np.float64]
     load_after: npt.NDArray[np.int64]
     leg_next: npt.NDArray[np.float64]  # time from stop m to m+1 (0 after the last)
@@ -185,6 +202,7 @@ def route_state(
     dep = np.zeros(k + 1)
     wait = np.zeros(k + 1)
     due = np.full(k + 1, np.inf)
+    drop = np.zeros(k + 1, dtype=bool)
     load = np.empty(k + 1, dtype=np.int64)
     loc[0] = courier.location
     dep[0] = arr[0] = now + courier.start_delay
@@ -197,6 +215,7 @@ def route_state(
         else:
             loc[m], opens, service, step = job.dropoff, -np.inf, job.dropoff_service, -1
             due[m] = job.due
+            drop[m] = True
         leg = dist[loc[m - 1], loc[m]] / courier.speed
         travel += leg
         arr[m] = dep[m - 1] + leg
@@ -214,6 +233,7 @@ def route_state(
         arr=arr,
         dep=dep,
         due=due,
+        drop=drop,
         cum_wait=np.cumsum(wait),
         load_after=load,
         leg_next=leg_next,
@@ -248,6 +268,10 @@ class RoutePlan:
 # Deadlines that cannot all be met are relaxed by these steps (seconds) before giving up on them:
 # the plan then minimises travel among the routes that are at most that late.
 RELAX_STEPS = (120, 300, 900, 1800, math.inf)
+# Up to this many orders on a rider, "auto" tries every stop order (at most 2,520 for four
+# orders not picked up yet, all evaluated at once with numpy): on a campus a rider carries two
+# or three. Beyond, the travel-minimising exact programme / VROOM plan is the candidate.
+ENUMERATE_MAX_JOBS = 4
 
 
 def plan_route(
@@ -257,15 +281,29 @@ def plan_route(
     *,
     method: str = "auto",
     keep: Sequence[Visit] | None = None,
+    weights: Weights | None = None,
 ) -> RoutePlan:
-    """Order the stops of ``courier.jobs``: fewest seconds of riding with every promise kept;
-    if that is impossible, the least-late of a few relaxed plans (and of ``keep``, a visit
-    order the caller already has, e.g. the insertion the matching chose).
+    """Order the stops of ``courier.jobs``.
 
-    ``method``: "exact" (DP, up to 6 orders), "vroom", or "auto" (exact when it can)."""
+    ``method="auto"`` (what riders follow): every promise kept if possible (else the least
+    total lateness), then the least ``travel`` * seconds of riding + ``delivery`` * seconds
+    until each drop-off -- the dispatcher's own cost (``weights``), so food is not carried
+    around to save the rider a few metres while a customer waits. Every stop order is tried up
+    to ENUMERATE_MAX_JOBS orders; beyond, the candidates are the travel-minimising plan and
+    ``keep`` (a visit order the caller already has, e.g. the insertion the matching chose).
+
+    ``method="exact"`` (DP, up to 6 orders) or ``"vroom"``: fewest seconds of riding with every
+    promise kept; if that is impossible, the least-late of a few relaxed plans (and of
+    ``keep``). These are the travel-only planners the benchmark compares."""
     jobs = courier.jobs
     if not jobs:
         return RoutePlan((), (), 0.0, 0.0, "empty")
+    weights = weights or Weights()
+    if method == "auto" and len(jobs) <= ENUMERATE_MAX_JOBS:
+        visits = _best_order(courier, dist, now, weights)
+        if visits is not None:
+            state = route_state(courier, visits, dist, now)
+            return _as_plan(state, "relaxed" if state.late.sum() > 0 else "exact")
     use_exact = method == "exact" or (method == "auto" and len(jobs) <= MAX_EXACT_SHIPMENTS)
     candidates: list[tuple[list[Visit], str]] = []
     visits = _solve(courier, dist, now, relax=0, exact=use_exact)
@@ -284,11 +322,107 @@ def plan_route(
     best = None
     for visits, how in candidates:
         state = route_state(courier, visits, dist, now)
-        score = (round(float(state.late.sum()), 3), state.travel_s)
+        objective = route_objective(state, weights, now) if method == "auto" else state.travel_s
+        score = (round(float(state.late.sum()), 3), objective)
         if best is None or score < best[0]:
             best = (score, state, how)
     _, state, how = best
     return _as_plan(state, how)
+
+
+def route_objective(state: RouteState, weights: Weights, now: float) -> float:
+    """What ``plan_route`` minimises once the promises are settled (seconds)."""
+    return weights.travel * state.travel_s + weights.delivery * float(
+        (state.arr[state.drop] - now).sum()
+    )
+
+
+def _orders_of_stops(carried: int, assigned: int) -> npt.NDArray[np.int64]:
+    """Every stop order of ``carried`` drop-offs and ``assigned`` pickup/drop-off pairs, as
+    rows of slot numbers: slot c < carried is carried job c's drop-off, carried + 2i and
+    carried + 2i + 1 are assigned job i's pickup and drop-off (pickup first)."""
+    key = (carried, assigned)
+    hit = _STOP_ORDERS.get(key)
+    if hit is not None:
+        return hit
+    rows: list[tuple[int, ...]] = []
+    n = carried + 2 * assigned
+
+    def extend(prefix: list[int], done: set[int]) -> None:
+        if len(prefix) == n:
+            rows.append(tuple(prefix))
+            return
+        for slot in range(n):
+            if slot in done:
+                continue
+            if slot >= carried and (slot - carried) % 2 == 1 and slot - 1 not in done:
+                continue  # a drop-off before its pickup
+            done.add(slot)
+            prefix.append(slot)
+            extend(prefix, done)
+            prefix.pop()
+            done.discard(slot)
+
+    extend([], set())
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), n)
+    _STOP_ORDERS[key] = table
+    return table
+
+
+_STOP_ORDERS: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
+
+
+def _best_order(
+    courier: Courier, dist: npt.NDArray, now: float, weights: Weights
+) -> list[Visit] | None:
+    """The best of every stop order (promises, then travel and delivery times); None if none
+    fits the rider's capacity."""
+    carried, assigned = courier.carried, courier.assigned
+    table = _orders_of_stops(len(carried), len(assigned))
+    visits: list[Visit] = [(job.id, "delivery") for job in carried]
+    node = [job.dropoff for job in carried]
+    ready = [-math.inf] * len(carried)
+    service = [job.dropoff_service for job in carried]
+    due = [job.due for job in carried]
+    step = [-1] * len(carried)
+    for job in assigned:
+        visits += [(job.id, "pickup"), (job.id, "delivery")]
+        node += [job.pickup, job.dropoff]
+        ready += [job.ready, -math.inf]
+        service += [job.pickup_service, job.dropoff_service]
+        due += [math.inf, job.due]
+        step += [1, -1]
+    node_a, ready_a, service_a = np.array(node), np.array(ready), np.array(service)
+    due_a, step_a = np.array(due), np.array(step)
+    is_drop = step_a < 0
+    rows = len(table)
+    t = np.full(rows, now + courier.start_delay)
+    here = np.full(rows, courier.location, dtype=np.int64)
+    load = np.full(rows, len(carried), dtype=np.int64)
+    fits = np.ones(rows, dtype=bool)
+    travel = np.zeros(rows)
+    late = np.zeros(rows)
+    at_doors = np.zeros(rows)
+    for m in range(table.shape[1]):
+        slot = table[:, m]
+        there = node_a[slot]
+        leg = dist[here, there] / courier.speed
+        arrive = t + leg
+        travel += leg
+        drop = is_drop[slot]
+        late += np.where(drop, np.maximum(0.0, arrive - due_a[slot]), 0.0)
+        at_doors += np.where(drop, arrive - now, 0.0)
+        t = np.maximum(arrive, ready_a[slot]) + service_a[slot]
+        load += step_a[slot]
+        fits &= load <= courier.capacity
+        here = there
+    if not fits.any():
+        return None
+    objective = weights.travel * travel + weights.delivery * at_doors
+    late = np.round(late, 3)
+    candidates = np.nonzero(fits)[0]
+    best = candidates[np.lexsort((objective[candidates], late[candidates]))[0]]
+    return [visits[slot] for slot in table[best]]
 
 
 def _as_plan(state: RouteState, how: str) -> RoutePlan:
@@ -416,6 +550,7 @@ class PairCosts:
             delivery_s=float(a["arr_d"][row, pos] - self.now),
             late_s=float(a["late"][row, pos]),
             others_late_s=float(a["others_late"][row, pos]),
+            others_delay_s=float(a["others_delay"][row, pos]),
             load=int(a["load"][row]),
             credit=float(a["credit"][row]),
             pickup_distance_m=float(a["pickup_m"][j, r]),
@@ -493,6 +628,7 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
     dep = np.full((n_couriers, width), np.inf)
     arr[:, 0] = dep[:, 0] = now + offset / speed  # idle riders: just where they are
     due_at = np.full((n_couriers, width), np.inf)
+    drop_at = np.zeros((n_couriers, width), dtype=bool)
     cum_wait = np.zeros((n_couriers, width))
     load_after = np.zeros((n_couriers, width), dtype=np.int64)
     leg_next = np.zeros((n_couriers, width))
@@ -503,6 +639,7 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
         loc[r, :n], loc[r, n:] = s.loc, s.loc[-1]
         arr[r, :n], dep[r, :n] = s.arr, s.dep
         due_at[r, :n] = s.due
+        drop_at[r, :n] = s.drop
         cum_wait[r, :n], cum_wait[r, n:] = s.cum_wait, s.cum_wait[-1]
         load_after[r, :n], load_after[r, n:] = s.load_after, s.load_after[-1]
         leg_next[r, :n] = s.leg_next
@@ -562,7 +699,14 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
     nxt_j = np.minimum(jj + 1, width - 1)
     has_next_i = ii[None, :] < kk
     has_next_j = jj[None, :] < kk
-    A, D, CW, LN, DUE = arr[pr], dep[pr], cum_wait[pr], leg_next[pr], due_at[pr]
+    A, D, CW, LN, DUE, DROP = (
+        arr[pr],
+        dep[pr],
+        cum_wait[pr],
+        leg_next[pr],
+        due_at[pr],
+        drop_at[pr],
+    )
 
     arr_p = D[:, ii] + to_p[:, ii]
     dep_p = np.maximum(arr_p, ready) + p_service
@@ -599,9 +743,11 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
             + to_d[:, tj]
             + np.where(t_has_next_j, from_d[:, t_next_j] - LN[:, tj], 0.0)
         )
-    # Lateness added to the rider's other orders: each later stop is delayed by what the
-    # insertion adds, less the waiting it would have done anyway (for a pickup not yet ready).
+    # Lateness and delay added to the rider's other orders: each later stop is delayed by what
+    # the insertion adds, less the waiting it would have done anyway (for a pickup not yet
+    # ready); at a drop-off that delay is a customer's, whether or not it makes them late.
     others_late = np.zeros_like(arr_d)
+    others_delay = np.zeros_like(arr_d)
     for q in range(1, width):
         middle = (ii < q) & (q <= jj) & ~same
         beyond = q > jj
@@ -614,7 +760,9 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
         )
         a_q, due_q = A[:, q][:, None], DUE[:, q][:, None]
         added = np.maximum(0.0, a_q + delay_q - due_q) - np.maximum(0.0, a_q - due_q)
-        others_late += np.where((q <= kk) & (middle | beyond)[None, :], added, 0.0)
+        counts = (q <= kk) & (middle | beyond)[None, :]
+        others_late += np.where(counts, added, 0.0)
+        others_delay += np.where(counts & DROP[:, q][:, None], delay_q, 0.0)
     late = np.maximum(0.0, arr_d - due)
 
     # Capacity between the pickup and the drop-off, and positions beyond the route's end.
@@ -636,7 +784,7 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
     fixed = weights.load * load_now + weights.credit * np.maximum(0.0, 100.0 - credit)
     total = (
         weights.travel * extra
-        + weights.delivery * (arr_d - now)
+        + weights.delivery * (arr_d - now + others_delay)
         + weights.late * (late + others_late)
         + fixed[:, None]
     )
@@ -656,6 +804,7 @@ def _pair_costs(jobs, states, dist, now, weights, reach_m, candidates) -> PairCo
         "arr_d": arr_d,
         "late": late,
         "others_late": others_late,
+        "others_delay": others_delay,
         "load": load_now,
         "credit": credit,
         "pickup_m": pickup_m,
@@ -708,6 +857,9 @@ class Risk:
     predicted: float | None  # best predicted drop-off, None if no rider can take it at all
     reason: str  # "late" | "no_rider"
     courier_id: int | None  # the rider whose route it is late on (None: not on a route)
+    # Late on a rider's route and not picked up yet: the earliest drop-off another rider with
+    # room could make (None: nobody else can take it).
+    elsewhere: float | None = None
 
 
 @dataclass
@@ -765,7 +917,7 @@ def plan_cycle(
             states[c.id] = route_state(c, (), dist, now)
             continue
         if c.route is None or replan:
-            plan = plan_route(c, dist, now, method=method, keep=c.route)
+            plan = plan_route(c, dist, now, method=method, keep=c.route, weights=weights)
             visits = plan.visits
         else:
             visits = c.route
@@ -832,7 +984,9 @@ def plan_cycle(
     for cid in changed:
         c = current[cid]
         if replan:
-            routes[cid] = plan_route(c, dist, now, method=method, keep=states[cid].visits)
+            routes[cid] = plan_route(
+                c, dist, now, method=method, keep=states[cid].visits, weights=weights
+            )
         else:
             routes[cid] = _as_plan(states[cid], "kept")
     seconds["replan"] = clock() - began
@@ -843,6 +997,8 @@ def plan_cycle(
         for (job_id, kind), at in zip(plan.visits, plan.arrivals):
             if kind == "delivery" and at > jobs_of[job_id].due:
                 risks.append(Risk(jobs_of[job_id], at, "late", cid))
+    if assign_jobs:
+        risks = _elsewhere(risks, current, states, dist, now, weights, reach_m, candidates)
     if watch:
         order = [cid for cid in current if current[cid].load < current[cid].capacity]
         pc = pair_costs(
@@ -870,6 +1026,50 @@ def plan_cycle(
             risks.append(Risk(job, predicted, "late", None))
     seconds["total"] = sum(seconds.values())
     return CyclePlan(assignments, routes, remaining, risks, seconds)
+
+
+def _elsewhere(
+    risks: list[Risk],
+    current: dict[int, Courier],
+    states: dict[int, RouteState],
+    dist: npt.NDArray,
+    now: float,
+    weights: Weights,
+    reach_m: float,
+    candidates: int | None,
+) -> list[Risk]:
+    """For each order late on its rider's route and not picked up yet, when another rider with
+    room could bring it to the door (the dispatcher moves it only if that is much sooner)."""
+    movable = [
+        k
+        for k, risk in enumerate(risks)
+        if risk.courier_id is not None
+        and any(job.id == risk.job.id for job in current[risk.courier_id].assigned)
+    ]
+    if not movable:
+        return risks
+    order = [cid for cid in current if current[cid].load < current[cid].capacity]
+    if not order:
+        return risks
+    pc = pair_costs(
+        [risks[k].job for k in movable],
+        [states[cid] for cid in order],
+        dist,
+        now,
+        weights=weights,
+        reach_m=reach_m,
+        candidates=candidates,
+    )
+    out = list(risks)
+    for row, k in enumerate(movable):
+        arrivals = [
+            float(pc.arrival[row, r])
+            for r, cid in enumerate(order)
+            if cid != risks[k].courier_id and np.isfinite(pc.arrival[row, r])
+        ]
+        if arrivals:
+            out[k] = replace(risks[k], elsewhere=min(arrivals))
+    return out
 
 
 def _improve(

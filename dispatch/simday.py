@@ -92,6 +92,12 @@ class Kpis:
     undelivered: int = 0
     avg_click_to_door_min: float = 0.0
     p90_click_to_door_min: float = 0.0
+    # Where the click-to-door time goes (delivered orders; the three add up to the average):
+    # waiting for a rider to take it (offer and answer, or grab), riding to the pickup, and from
+    # the pickup to the door (service at the counter, other stops on the way, relays).
+    avg_to_accept_min: float = 0.0
+    avg_to_pickup_min: float = 0.0
+    avg_pickup_to_door_min: float = 0.0
     on_time_rate: float = 0.0
     orders_per_rider_hour: float = 0.0
     distance_per_order_m: float = 0.0
@@ -623,6 +629,18 @@ class SimDay:
         if minutes:
             k.avg_click_to_door_min = round(sum(minutes) / len(minutes), 2)
             k.p90_click_to_door_min = round(_percentile(minutes, 0.9), 2)
+            stages = [
+                (o.created_at, o.accepted_at or o.created_at, o.picked_up_at, o.delivered_at)
+                for o in delivered
+            ]
+            stages = [(c, a, p or a, d) for c, a, p, d in stages]
+
+            def mean_min(pairs) -> float:
+                return round(sum((b - a).total_seconds() for a, b in pairs) / 60 / len(pairs), 2)
+
+            k.avg_to_accept_min = mean_min([(c, a) for c, a, _p, _d in stages])
+            k.avg_to_pickup_min = mean_min([(a, p) for _c, a, p, _d in stages])
+            k.avg_pickup_to_door_min = mean_min([(p, d) for _c, _a, p, d in stages])
         k.on_time_rate = round(on_time / len(orders), 4) if orders else 0.0
         k.rider_hours = round(rider_hours, 2)
         k.orders_per_rider_hour = round(k.delivered / rider_hours, 2) if rider_hours else 0.0
@@ -692,6 +710,9 @@ COLUMNS = [
     ("expired", "expired"),
     ("avg_click_to_door_min", "avg min"),
     ("p90_click_to_door_min", "p90 min"),
+    ("avg_to_accept_min", "to accept"),
+    ("avg_to_pickup_min", "to pickup"),
+    ("avg_pickup_to_door_min", "pickup to door"),
     ("on_time_rate", "on time"),
     ("orders_per_rider_hour", "orders/rider-h"),
     ("distance_per_order_m", "m/order"),

@@ -11,8 +11,17 @@ from django.db import connection
 from django.utils import timezone
 
 from dispatch import services
-from dispatch.models import DispatcherLease, Mode, Offer, OfferStatus
+from dispatch.models import (
+    Action,
+    DispatcherLease,
+    Mode,
+    Offer,
+    OfferStatus,
+    OrderRisk,
+    TravelMode,
+)
 from dispatch.runner import Dispatcher
+from orders import services as order_services
 from orders.models import Order
 from orders.status import Status
 from tests import factories
@@ -65,7 +74,7 @@ def test_a_dispatcher_restart_loses_no_order(campus, student):
     crashed.tick()
     offered = Offer.objects.filter(status=OfferStatus.PENDING)
     assert sorted(offered.values_list("order_id", flat=True)) == sorted(o.pk for o in orders)
-    holder = offered.first().rider
+    lapsed = dict(offered.values_list("order_id", "rider_id"))
     # The process dies without releasing the lease. A new one stands by until it lapses.
     fresh = Dispatcher(owner="new", log=lambda line: None, clock=lambda: clock["now"])
     clock["now"] = t0 + timedelta(seconds=10)
@@ -77,9 +86,47 @@ def test_a_dispatcher_restart_loses_no_order(campus, student):
     for order in orders:
         order.refresh_from_db()
         assert order.status == Status.OPEN
-        # Each order again on offer exactly once, to the rider who has not let it lapse.
+        # Each order again on offer exactly once, to a rider who has not let it lapse.
         [offer] = order.dispatch_offers.filter(status=OfferStatus.PENDING)
-        assert offer.rider != holder
+        assert offer.rider_id != lapsed[order.pk]
+
+
+def _behind(campus, student):
+    """A walking rider far from the pickup with an order already five minutes overdue."""
+    factories.dispatch_settings(
+        campus, mode=Mode.AUTO, behind_minutes=10, default_travel_mode=TravelMode.WALKING
+    )
+    slow = factories.make_rider(campus, gender="male")
+    factories.set_position(slow, dx=3)
+    order = factories.make_order(customer=student, campus=campus)
+    order_services.order_accept(order=order, rider=slow)
+    Order.objects.filter(pk=order.pk).update(promised_at=timezone.now() - timedelta(minutes=5))
+    return slow, order
+
+
+def test_a_rider_falling_behind_keeps_the_order_when_nobody_would_be_sooner(campus, student):
+    slow, order = _behind(campus, student)
+    # Another rider, but as far from the pickup: taking it from one to give it to the other
+    # would only turn the first one back.
+    twin = factories.make_rider(campus, gender="male")
+    factories.set_position(twin, dx=3)
+    report = services.dispatch_cycle(campus=campus, now=timezone.now())
+    assert report.reassigned == 0
+    order.refresh_from_db()
+    assert (order.status, order.rider) == (Status.ACCEPTED, slow)
+    assert OrderRisk.objects.filter(order=order, resolved_at__isnull=True).exists()
+
+
+def test_a_rider_falling_behind_loses_the_order_to_a_rider_much_sooner(campus, student):
+    slow, order = _behind(campus, student)
+    spare = factories.make_rider(campus, gender="male")
+    factories.set_position(spare, dx=-1)  # at the pickup
+    report = services.dispatch_cycle(campus=campus, now=timezone.now())
+    assert report.reassigned == 1
+    decision = order.dispatch_decisions.get(action=Action.REASSIGNED)
+    assert decision.terms["sooner_elsewhere_s"] >= services.REASSIGN_GAIN_S
+    services.dispatch_cycle(campus=campus, now=timezone.now())  # the next cycle offers it
+    assert order.dispatch_offers.get(status=OfferStatus.PENDING).rider == spare
 
 
 def test_run_dispatcher_once_prints_the_cycle(campus, student):

@@ -166,9 +166,11 @@ def test_insertion_into_a_route_equals_trying_every_position():
                 at_door = s2.arrival_of(new.id)
                 late_new = max(0.0, at_door - new.due)
                 others = s2.late.sum() - late_new - state.late.sum()
+                # The customers already on the route wait this much longer in all.
+                delayed = sum(s2.arrival_of(old.id) - state.arrival_of(old.id) for old in c.jobs)
                 cost = (
                     W.travel * (s2.travel_s - state.travel_s)
-                    + W.delivery * at_door
+                    + W.delivery * (at_door + delayed)
                     + W.late * (late_new + others)
                     + W.load * c.load
                 )
@@ -338,6 +340,81 @@ def test_an_impossible_promise_is_planned_as_little_late_as_possible():
     assert plan.late_s == pytest.approx(300)
 
 
+def test_riders_deliver_what_they_carry_before_saving_a_few_metres():
+    """The route riders follow weighs the customers' waiting, not only the riding: three
+    customers 400 m east come before one 200 m west, although west-first rides less."""
+    dist = line(10)
+    east = tuple(job(k, 5, 9) for k in (1, 2, 3))
+    c = rider(1, 5, speed=1.0, capacity=4, carried=(job(4, 5, 3), *east))
+    travel_only = plan_route(c, dist, 0.0, method="exact")
+    assert travel_only.visits[0] == (4, "delivery")  # 800 s of riding, doors at 200, 800 x3
+    plan = plan_route(c, dist, 0.0)
+    assert plan.method == "exact"
+    assert plan.visits[-1] == (4, "delivery")  # 1000 s of riding, doors at 400 x3, 1000
+    assert plan.travel_s == 1000 and travel_only.travel_s == 800
+    assert sum(plan.arrivals) < sum(travel_only.arrivals)
+
+
+def _objective(c: Courier, visits, dist, now=0.0, w=W):
+    state = route_state(c, visits, dist, now)
+    if state.load_after.max() > c.capacity:
+        return None
+    doors = sum(state.arrival_of(j.id) - now for j in c.jobs)
+    return (round(float(state.late.sum()), 3), w.travel * state.travel_s + w.delivery * doors)
+
+
+def _every_order(c: Courier):
+    stops = [(j.id, "delivery") for j in c.carried]
+    stops += [(j.id, kind) for j in c.assigned for kind in ("pickup", "delivery")]
+    for visits in itertools.permutations(stops):
+        if all(
+            visits.index((j.id, "pickup")) < visits.index((j.id, "delivery")) for j in c.assigned
+        ):
+            yield list(visits)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, 3, 4])
+def test_route_plans_are_the_best_stop_order_for_promises_then_travel_and_doors(n_jobs):
+    """Against trying every stop order: least lateness first, then travel + delivery times;
+    ready times, capacity and orders already on board included."""
+    rng = np.random.default_rng(40 + n_jobs)
+    for _case in range(6):
+        c, dist = random_courier(rng, n_jobs)
+        c = rider(
+            1,
+            int(rng.integers(30)),
+            speed=4.0,
+            capacity=max(1, n_jobs - 1),
+            carried=c.carried,
+            assigned=c.assigned,
+            offset_m=float(rng.uniform(0, 40)),
+        )
+        scores = [_objective(c, v, dist) for v in _every_order(c)]
+        best = min(score for score in scores if score is not None)
+        plan = plan_route(c, dist, 0.0)
+        got = _objective(c, plan.visits, dist)
+        assert got[0] == best[0]
+        assert got[1] == pytest.approx(best[1], rel=1e-9)
+        assert plan.method == ("relaxed" if got[0] > 0 else "exact")
+
+
+def test_a_rider_passing_by_does_not_get_an_order_that_would_hold_up_the_food_they_carry():
+    """Slipping an order in before a carried order's door delays that customer: the delay
+    counts like the new customer's own wait, so a free rider a little farther off gets it."""
+    dist = line(10)
+    busy = rider(10, 5, carried=(job(1, 5, 9),))  # heading east with food for door 9
+    free = rider(11, 2)
+    new = job(2, 4, 3)  # pick up at 4, door at 3: west, behind the busy rider
+    busy_state = route_state(busy, plan_route(busy, dist, 0.0).visits, dist, 0.0)
+    pc = pair_costs([new], [busy_state, route_state(free, (), dist, 0.0)], dist, 0.0)
+    t = pc.terms(0, 0)
+    # Best for the busy rider: west first (new door at 200 s), the carried door 400 s later.
+    assert (t.delivery_s, t.extra_travel_s, t.others_delay_s) == (200, 400, 400)
+    assert t.cost == pytest.approx(400 + W.delivery * (200 + 400) + W.load * 1)
+    assert assign(pc.cost) == [(0, 1)]
+    assert pc.terms(0, 1).others_delay_s == 0
+
+
 # --- the cycle ------------------------------------------------------------------------------------
 
 
@@ -449,6 +526,22 @@ def test_cycle_flags_orders_nobody_can_deliver_on_time():
     assert [a.job.id for a in plan.assignments] == [3]
     grab = plan_cycle(jobs, couriers, dist, 0.0, assign_jobs=False)
     assert grab.assignments == [] and {r.job.id for r in grab.risks} == {1, 2}
+
+
+def test_an_order_late_on_its_route_knows_how_soon_another_rider_could_bring_it():
+    dist = line(20)
+    late = job(1, 10, 12, due=100)  # not picked up: could change hands
+    on_board = job(2, 0, 19, due=100)  # picked up: only its rider can finish it
+    behind = rider(10, 0, speed=1.0, carried=(on_board,), assigned=(late,))
+    free = rider(11, 9, speed=1.0)
+    plan = plan_cycle([], [behind, free], dist, 0.0)
+    risks = {r.job.id: r for r in plan.risks}
+    assert risks[1].courier_id == risks[2].courier_id == 10
+    assert risks[1].elsewhere == pytest.approx(300)  # 100 s to the pickup, 200 s on
+    assert risks[1].predicted > risks[1].elsewhere
+    assert risks[2].elsewhere is None
+    alone = plan_cycle([], [behind], dist, 0.0)
+    assert {r.job.id: r.elsewhere for r in alone.risks} == {1: None, 2: None}
 
 
 def test_grab_score_parts_add_up():

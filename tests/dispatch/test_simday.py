@@ -66,6 +66,10 @@ def test_a_short_run_delivers_orders_through_the_services_relays_some_and_rolls_
     assert kpis.delivered == kpis.orders
     assert kpis.relayed_share > 0  # handed over at the transfer station by the riders' codes
     assert 0 < kpis.avg_click_to_door_min <= kpis.p90_click_to_door_min
+    # Where the time goes: waiting for a rider, riding to the pickup, pickup to door.
+    stages = (kpis.avg_to_accept_min, kpis.avg_to_pickup_min, kpis.avg_pickup_to_door_min)
+    assert all(stage > 0 for stage in stages)
+    assert sum(stages) == pytest.approx(kpis.avg_click_to_door_min, abs=0.02)
     assert 0 < kpis.on_time_rate <= 1
     assert kpis.distance_per_order_m > 100
     assert kpis.orders_per_rider_hour > 0
