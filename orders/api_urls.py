@@ -19,6 +19,11 @@ urlpatterns = [
         errand_api.OrderCustomerRatingApi.as_view(),
         name="order-customer-rating",
     ),
+    path(
+        "orders/<str:number>/complaint/",
+        errand_api.OrderComplaintApi.as_view(),
+        name="order-complaint",
+    ),
     path("orders/<str:number>/pay/", api.OrderPayApi.as_view(), name="order-pay"),
     path("orders/<str:number>/cancel/", api.OrderCancelApi.as_view(), name="order-cancel"),
     path(

@@ -32,6 +32,9 @@ from orders.models import (
 )
 from orders.permissions import get_order_for_user
 from orders.photos import PhotoRejected, photo_process
+from riders.models import ComplaintCategory
+from riders.selectors import order_complaint_get
+from riders.services import COMPLAINT_WINDOW_DAYS, order_complaint_file
 
 
 def nest_detail_errors(errors: dict) -> dict:
@@ -423,3 +426,64 @@ class OrderCustomerRatingApi(APIView):
             order=order, rider=request.user, **serializer.validated_data
         )
         return Response(CustomerRatingOutputSerializer(rating).data, status=status.HTTP_201_CREATED)
+
+
+class ComplaintSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=ComplaintCategory.choices)
+    reason = serializers.CharField(
+        max_length=1000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="What happened; required when the category is `other`.",
+    )
+
+    def validate(self, data):
+        if data["category"] == ComplaintCategory.OTHER and not data["reason"].strip():
+            raise serializers.ValidationError({"reason": _("Tell us what happened.")})
+        return data
+
+
+class ComplaintOutputSerializer(ComplaintSerializer):
+    status = serializers.CharField(
+        help_text="open (an operator is looking into it), upheld (it counts against the "
+        "rider's credit score) or dismissed."
+    )
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class OrderComplaintApi(APIView):
+    """The customer reports a problem with the order's rider (the mirror of OrderRatingApi)."""
+
+    @extend_schema(responses={200: ComplaintOutputSerializer, 404: OpenApiResponse()})
+    def get(self, request, number: str):
+        order = get_order_for_user(request.user, number)
+        complaint = order_complaint_get(order, request.user)
+        if complaint is None:
+            return Response({"detail": _("Not reported.")}, status=status.HTTP_404_NOT_FOUND)
+        return Response(ComplaintOutputSerializer(complaint).data)
+
+    @extend_schema(
+        request=ComplaintSerializer,
+        responses={
+            201: ComplaintOutputSerializer,
+            403: OpenApiResponse(description="Only the order's customer reports its rider."),
+            409: OpenApiResponse(
+                description="No rider yet, too long after delivery, or a report of this "
+                "order is still open."
+            ),
+        },
+        description="Once a rider has taken the order, and up to "
+        f"{COMPLAINT_WINDOW_DAYS} days after delivery, the customer reports a problem with "
+        "the rider; an operator upholds (the rider's credit score drops) or dismisses it. "
+        "One open report per order.",
+    )
+    def post(self, request, number: str):
+        order = get_order_for_user(request.user, number)
+        serializer = ComplaintSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        complaint = order_complaint_file(
+            order=order, customer=request.user, **serializer.validated_data
+        )
+        return Response(ComplaintOutputSerializer(complaint).data, status=status.HTTP_201_CREATED)

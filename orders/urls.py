@@ -16,5 +16,6 @@ urlpatterns = [
     path("<str:number>/deliver/", views.order_deliver, name="deliver"),
     path("<str:number>/rate/", views.order_rate, name="rate"),
     path("<str:number>/rate-customer/", views.order_rate_customer, name="rate-customer"),
+    path("<str:number>/complaint/", views.order_complaint, name="complaint"),
     path("<str:number>/qr.svg", views.order_qr, name="qr"),
 ]

@@ -28,6 +28,8 @@ from orders.photos import PhotoRejected, photo_process
 from orders.pricing import QuoteExpired, kind_setting_for
 from orders.rules import CUSTOMER_MAY_CANCEL
 from orders.status import WITH_RIDER, Status, all_status_meta
+from riders.forms import ComplaintForm
+from riders.services import order_complaint_file
 from tracking.snapshot import order_snapshot
 
 
@@ -380,6 +382,23 @@ def order_rate_customer(request, number: str):
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Thank you for rating the customer."))
+    return _back(order)
+
+
+@login_required
+@require_POST
+def order_complaint(request, number: str):
+    """The customer reports a problem with the rider (riders.services.order_complaint_file)."""
+    order = get_order_for_user(request.user, number)
+    form = ComplaintForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, number, complaint_form=form)
+    try:
+        order_complaint_file(order=order, customer=request.user, **form.cleaned_data)
+    except OrderError as exc:
+        messages.error(request, exc.message)
+        return order_page(request, number, status=exc.http_status)
+    messages.success(request, _("Thank you: an operator will look into your report."))
     return _back(order)
 
 

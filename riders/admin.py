@@ -190,8 +190,8 @@ class RiderProfileAdmin(admin.ModelAdmin):
 
 @admin.register(Shift)
 class ShiftAdmin(admin.ModelAdmin):
-    list_display = ("rider", "started_at", "ended_at")
-    list_filter = ("started_at",)
+    list_display = ("rider", "started_at", "ended_at", "end_reason")
+    list_filter = ("end_reason", "started_at")
     search_fields = ("rider__username",)
     list_select_related = ("rider",)
     date_hierarchy = "started_at"
@@ -204,9 +204,11 @@ class ShiftAdmin(admin.ModelAdmin):
 
 
 class ComplaintForm(forms.ModelForm):
+    operator = None  # set by ComplaintAdmin.get_form: who files it when "filed by" is empty
+
     class Meta:
         model = Complaint
-        fields = ("rider", "order", "filed_by", "reason")
+        fields = ("rider", "order", "filed_by", "category", "reason")
 
     def clean(self):
         data = super().clean()
@@ -215,19 +217,30 @@ class ComplaintForm(forms.ModelForm):
             self.add_error("rider", _("Complaints are about riders."))
         if rider and order and order.rider_id != rider.pk:
             self.add_error("order", _("This rider did not carry that order."))
+        filer = data.get("filed_by") or self.operator
+        if order and filer and self.instance.pk is None:
+            if Complaint.objects.filter(
+                order=order, filed_by=filer, status=ComplaintStatus.OPEN
+            ).exists():
+                self.add_error("order", services.AlreadyComplained.default_message)
         return data
 
 
 @admin.register(Complaint)
 class ComplaintAdmin(admin.ModelAdmin):
     form = ComplaintForm
-    list_display = ("rider", "order", "status", "created_at", "decided_by")
-    list_filter = ("status",)
+    list_display = ("rider", "order", "category", "status", "created_at", "decided_by")
+    list_filter = ("status", "category")
     search_fields = ("rider__username", "reason")
     list_select_related = ("rider", "order", "decided_by")
     raw_id_fields = ("rider", "order", "filed_by")
     readonly_fields = ("status", "decided_at", "decided_by")
     actions = ["uphold", "dismiss"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.operator = request.user
+        return form
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -237,11 +250,13 @@ class ComplaintAdmin(admin.ModelAdmin):
             rider=obj.rider,
             order=obj.order,
             reason=obj.reason,
+            category=obj.category,
             filed_by=obj.filed_by or request.user,
         )
         obj.pk = complaint.pk
 
     def _decide(self, request, queryset, upheld: bool):
+        # Each decision recomputes the rider's credit score once it is committed.
         for complaint in queryset.filter(status=ComplaintStatus.OPEN):
             services.complaint_decide(complaint=complaint, operator=request.user, upheld=upheld)
         self.message_user(request, _("Done."), messages.SUCCESS)

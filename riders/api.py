@@ -103,6 +103,11 @@ class RiderEarningsApi(APIView):
     class ShiftSerializer(serializers.Serializer):
         started_at = serializers.DateTimeField(source="shift.started_at")
         ended_at = serializers.DateTimeField(source="shift.ended_at", allow_null=True)
+        end_reason = serializers.CharField(
+            source="shift.end_reason",
+            help_text="Why it ended: rider, idle (switched offline automatically), operator, "
+            "reopened; empty while open.",
+        )
         earned_fen = serializers.IntegerField(source="takings.earned_fen")
         pending_fen = serializers.IntegerField(source="takings.pending_fen")
         deliveries = serializers.IntegerField(source="takings.deliveries")

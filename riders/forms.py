@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Gender
 from campus.models import Campus
+from riders.models import ComplaintCategory
 
 PHONE = re.compile(r"^\+?[\d\- ]{7,20}$")
 
@@ -65,3 +66,24 @@ class ReasonForm(forms.Form):
         max_length=255,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
     )
+
+
+class ComplaintForm(forms.Form):
+    """The customer reports a problem with the order's rider (order page)."""
+
+    category = forms.ChoiceField(
+        label=_("What went wrong?"), choices=ComplaintCategory.choices, widget=forms.RadioSelect
+    )
+    reason = forms.CharField(
+        label=_("What happened"),
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("An operator reads it and may lower the rider's credit score."),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("category") == ComplaintCategory.OTHER and not data.get("reason", "").strip():
+            self.add_error("reason", _("Tell us what happened."))
+        return data

@@ -110,6 +110,15 @@ class RiderProfile(models.Model):
         return str(RiderState(self.state).label)
 
 
+class ShiftEnd(models.TextChoices):
+    """Why a shift ended (the shift log shows it)."""
+
+    RIDER = "rider", _("Went offline")
+    IDLE = "idle", _("Switched offline automatically: no position for too long")
+    OPERATOR = "operator", _("Taken offline by an operator")
+    REOPENED = "reopened", _("Left open; closed when the next shift started")
+
+
 class Shift(models.Model):
     """One stretch online: opened by going online, closed by going offline (or a suspension)."""
 
@@ -118,6 +127,9 @@ class Shift(models.Model):
     )
     started_at = models.DateTimeField(_("started"))
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    end_reason = models.CharField(
+        _("why it ended"), max_length=10, choices=ShiftEnd.choices, blank=True
+    )
 
     class Meta:
         verbose_name = _("shift")
@@ -146,8 +158,20 @@ class ComplaintStatus(models.TextChoices):
     DISMISSED = "dismissed", _("Dismissed")
 
 
+class ComplaintCategory(models.TextChoices):
+    LATE = "late", _("Late")
+    RUDE = "rude", _("Rude or unfriendly")
+    DAMAGED = "damaged", _("Item damaged")
+    WRONG_ITEM = "wrong_item", _("Wrong or missing item")
+    OTHER = "other", _("Something else")
+
+
 class Complaint(models.Model):
-    """A complaint about a rider. Only complaints an operator upheld lower the credit score."""
+    """A complaint about a rider. Only complaints an operator upheld lower the credit score.
+
+    Customers file them from their order page or the API (riders.services.order_complaint_file),
+    operators from the admin, where they uphold or dismiss them.
+    """
 
     rider = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -171,7 +195,13 @@ class Complaint(models.Model):
         related_name="+",
         verbose_name=_("filed by"),
     )
-    reason = models.TextField(_("what happened"), max_length=1000)
+    category = models.CharField(
+        _("problem"),
+        max_length=12,
+        choices=ComplaintCategory.choices,
+        default=ComplaintCategory.OTHER,
+    )
+    reason = models.TextField(_("what happened"), max_length=1000, blank=True)
     status = models.CharField(
         _("status"), max_length=10, choices=ComplaintStatus.choices, default=ComplaintStatus.OPEN
     )
@@ -186,6 +216,14 @@ class Complaint(models.Model):
         verbose_name_plural = _("complaints")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["rider", "status", "created_at"])]
+        constraints = [
+            # A customer's second report about the same order waits for the first to be decided.
+            models.UniqueConstraint(
+                fields=["order", "filed_by"],
+                condition=Q(status=ComplaintStatus.OPEN),
+                name="one_open_complaint_per_order_and_filer",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.rider_id}: {self.reason[:40]}"
+        return f"{self.rider_id}: {self.get_category_display()} {self.reason[:40]}"

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.apps import apps
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from campus.graph import campus_graph
@@ -360,3 +360,91 @@ def rider_credit_inputs(user, now: datetime | None = None) -> CreditInputs:
 
 def rider_credit_report(user) -> CreditReport:
     return credit_compute(rider_credit_inputs(user))
+
+
+# --- idle riders -----------------------------------------------------------------------------
+
+
+def _live_fix_at(user_id: int) -> datetime | None:
+    from tracking import live  # tracking reads riders; imported here to keep the apps apart
+
+    position = live.position_get(user_id)
+    if not position or not position.get("recorded_at"):
+        return None
+    try:
+        return datetime.fromisoformat(str(position["recorded_at"]))
+    except ValueError:
+        return None
+
+
+def _tracked_since(user_ids, cutoff: datetime) -> set[int]:
+    """Riders with a track point taken or received since cutoff: the live position lives in the
+    cache, which a cron process does not share without Redis, and a phone's clock may lag."""
+    from tracking.models import TrackPoint
+
+    return set(
+        TrackPoint.objects.filter(rider_id__in=list(user_ids))
+        .filter(Q(recorded_at__gte=cutoff) | Q(received_at__gte=cutoff))
+        .values_list("rider_id", flat=True)
+        .distinct()
+    )
+
+
+def rider_last_seen(profile: RiderProfile) -> datetime | None:
+    """When an online rider last gave a sign of life: their latest position (live or in the
+    track, by the phone's clock or by the server's), or going online; None if nothing is known."""
+    from tracking.models import TrackPoint
+
+    latest = (
+        TrackPoint.objects.filter(rider_id=profile.user_id)
+        .order_by("-recorded_at")
+        .values_list("recorded_at", "received_at")
+        .first()
+    )
+    times = [_live_fix_at(profile.user_id), profile.online_since, *(latest or ())]
+    return max((t for t in times if t is not None), default=None)
+
+
+@dataclass(frozen=True)
+class IdleRider:
+    user: object
+    last_seen: datetime | None
+    carrying: int  # orders accepted and not yet delivered
+
+
+def riders_idle(cutoff: datetime) -> list[IdleRider]:
+    """Online riders with no position since cutoff (and online since before it), with the
+    number of orders each carries. A few queries whatever the number of riders, plus one cache
+    read per online rider."""
+    profiles = list(
+        RiderProfile.objects.filter(online=True)
+        .filter(Q(online_since__lt=cutoff) | Q(online_since__isnull=True))
+        .select_related("user")
+    )
+    stale = {}
+    for profile in profiles:
+        fix = _live_fix_at(profile.user_id)
+        if fix is None or fix < cutoff:
+            stale[profile.user_id] = (profile, fix)
+    if not stale:
+        return []
+    fresh = _tracked_since(stale, cutoff)
+    carrying = dict(
+        Order.objects.filter(rider_id__in=list(stale), status__in=WITH_RIDER)
+        .values("rider_id")
+        .annotate(n=Count("pk"))
+        .values_list("rider_id", "n")
+    )
+    return [
+        IdleRider(user=profile.user, last_seen=fix, carrying=carrying.get(uid, 0))
+        for uid, (profile, fix) in stale.items()
+        if uid not in fresh
+    ]
+
+
+# --- complaints ------------------------------------------------------------------------------
+
+
+def order_complaint_get(order: Order, user) -> Complaint | None:
+    """The latest report this user filed about the order's rider."""
+    return Complaint.objects.filter(order=order, filed_by=user).order_by("-created_at").first()

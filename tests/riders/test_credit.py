@@ -1,5 +1,6 @@
 """The credit score (信用分): the formula, what it counts, where it is stored and shown."""
 
+import inspect
 from datetime import timedelta
 
 import pytest
@@ -210,3 +211,131 @@ def test_credit_api_gives_the_parts_and_tips(rider_male, api):
     body = api(rider_male).get("/api/rider/credit/").json()
     assert body["score"] == NEW_RIDER_CREDIT
     assert set(body) >= {"level", "on_time_rate", "reliability", "average_stars", "tips"}
+
+
+# --- recomputed whatever door the order went through ------------------------------------------
+
+WIRED = "rider_credit_on_order_transition" in inspect.getsource(order_services.order_transition)
+needs_hook = pytest.mark.skipif(
+    not WIRED,
+    reason="orders.services.order_transition does not call "
+    "riders.services.rider_credit_on_order_transition yet",
+)
+
+
+def late_order(rider, customer, campus) -> Order:
+    """Accepted by the rider, promised an hour ago: its delivery lowers the score."""
+    order = factories.make_order(customer=customer, campus=campus)
+    order = order_services.order_accept(order=order, rider=rider)
+    Order.objects.filter(pk=order.pk).update(promised_at=timezone.now() - timedelta(hours=1))
+    return order
+
+
+LATE_ONCE = credit_compute(
+    CreditInputs(delivered_with_promise=1, delivered_on_time=0, accepted=1)
+).score
+
+
+def test_the_hook_recomputes_after_a_delivery(
+    rider_male, student, campus, django_capture_on_commit_callbacks
+):
+    order = late_order(rider_male, student, campus)
+    Order.objects.filter(pk=order.pk).update(status=Status.DELIVERED, delivered_at=timezone.now())
+    order.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.rider_credit_on_order_transition(
+            order=order, old=Status.DELIVERING, new=Status.DELIVERED, actor=rider_male
+        )
+    assert (
+        len(callbacks) == 1 and RiderProfile.objects.get(user=rider_male).credit_updated_at is None
+    )
+    callbacks[0]()
+    assert RiderProfile.objects.get(user=rider_male).credit_score == LATE_ONCE < NEW_RIDER_CREDIT
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "who"),
+    [
+        (Status.ACCEPTED, Status.OPEN, "actor"),  # given back
+        (Status.ACCEPTED, Status.CANCELLED, "rider"),  # cancelled after acceptance
+        (Status.DELIVERING, Status.DELIVERED, "rider"),
+    ],
+)
+def test_the_hook_picks_the_rider_concerned(
+    rider_male, rider_female, student, campus, old, new, who, django_capture_on_commit_callbacks
+):
+    order = factories.make_order(customer=student, campus=campus)
+    order.rider = rider_female if new != Status.OPEN else None
+    with django_capture_on_commit_callbacks(execute=True):
+        services.rider_credit_on_order_transition(order=order, old=old, new=new, actor=rider_male)
+    recomputed = rider_male if who == "actor" else rider_female
+    assert RiderProfile.objects.get(user=recomputed).credit_updated_at is not None
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (Status.OPEN, Status.ACCEPTED),
+        (Status.ACCEPTED, Status.PICKED_UP),
+        (Status.DELIVERED, Status.COMPLETED),
+        (Status.OPEN, Status.CANCELLED),
+    ],
+)
+def test_the_hook_leaves_other_transitions_alone(
+    rider_male, student, campus, old, new, django_capture_on_commit_callbacks
+):
+    order = factories.make_order(customer=student, campus=campus)
+    order.rider = rider_male
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.rider_credit_on_order_transition(order=order, old=old, new=new, actor=rider_male)
+    assert callbacks == []
+
+
+@needs_hook
+def test_delivering_through_the_api_updates_the_score(
+    api, rider_male, student, campus, django_capture_on_commit_callbacks
+):
+    order = late_order(rider_male, student, campus)
+    client = api(rider_male)
+    with django_capture_on_commit_callbacks(execute=True):
+        for to in (Status.PICKED_UP, Status.DELIVERING, Status.DELIVERED):
+            response = client.post(
+                f"/api/orders/{order.number}/transition/", {"to": to}, format="json"
+            )
+            assert response.status_code == 200, response.json()
+
+    profile = RiderProfile.objects.get(user=rider_male)
+    assert profile.credit_updated_at is not None and profile.credit_score == LATE_ONCE
+
+
+@needs_hook
+def test_delivering_through_the_order_page_updates_the_score(
+    rider_male, student, campus, django_capture_on_commit_callbacks
+):
+    order = late_order(rider_male, student, campus)
+    for to in (Status.PICKED_UP, Status.DELIVERING):
+        order_services.order_transition(order=order, to=to, actor=rider_male)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in(rider_male).post(reverse("orders:deliver", args=[order.number]))
+    assert response.status_code == 302
+    assert Order.objects.get(pk=order.pk).status == Status.DELIVERED
+
+    profile = RiderProfile.objects.get(user=rider_male)
+    assert profile.credit_updated_at is not None and profile.credit_score == LATE_ONCE
+
+
+@needs_hook
+def test_giving_back_through_the_api_updates_the_score(
+    api, rider_male, student, campus, django_capture_on_commit_callbacks
+):
+    order = factories.make_order(customer=student, campus=campus)
+    order_services.order_accept(order=order, rider=rider_male)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(rider_male).post(
+            f"/api/orders/{order.number}/transition/", {"to": Status.OPEN}, format="json"
+        )
+    assert response.status_code == 200
+
+    profile = RiderProfile.objects.get(user=rider_male)
+    assert profile.credit_score == selectors.rider_credit_report(rider_male).score
+    assert profile.credit_score < NEW_RIDER_CREDIT
