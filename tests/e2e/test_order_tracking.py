@@ -119,8 +119,11 @@ def test_student_follows_rider_live_from_order_to_delivery(
     assert _banner(page) == "Waiting for a rider"
     assert _timeline(page) == ["pending", "open"]
     page.wait_for_selector("#conn.live")
-    # The campus is drawn from its own data: 5 building footprints and the path edges.
-    assert page.locator("#map .leaflet-overlay-pane path").count() >= 5
+    # The campus is drawn from its own data (fetched after the page loads): 5 building
+    # footprints and the path edges.
+    page.wait_for_function(
+        "() => document.querySelectorAll('#map .leaflet-overlay-pane path').length >= 5"
+    )
     assert page.locator(MARKER).count() == 0
     assert page.locator("#rider-card").is_hidden()
     assert page.locator("#cancel-form").is_visible()
