@@ -236,6 +236,9 @@ def order_transition(
         from merchants import services as takeout
 
         takeout.takeout_on_order_transition(order=order, old=old, new=to)
+    from riders.services import rider_credit_on_order_transition  # riders imports this module
+
+    rider_credit_on_order_transition(order=order, old=old, new=to, actor=actor)
     broadcast.order_changed_on_commit(order, event)
     return order
 
@@ -398,7 +401,7 @@ def order_rate(*, order: Order, customer, stars: int, tags=(), comment: str = ""
     """The customer rates the rider once, after delivery."""
     if order.customer_id != customer.pk:
         raise NotAllowed(_("Only the customer can rate this order."))
-    return _rate(
+    rating = _rate(
         Rating,
         order=order,
         tag_values=RatingTag.values,
@@ -407,6 +410,11 @@ def order_rate(*, order: Order, customer, stars: int, tags=(), comment: str = ""
         comment=comment,
         late=_("You can rate the rider once the order is delivered."),
     )
+    from riders.services import credit_refresh_on_commit  # riders imports this module
+
+    if order.rider_id:  # ratings count towards the rider's credit
+        credit_refresh_on_commit(order.rider_id)
+    return rating
 
 
 @transaction.atomic

@@ -71,8 +71,6 @@ class RiderScanApi(APIView):
         result = services.rider_scan_order(
             user=request.user, code=serializer.validated_data["code"]
         )
-        if result.action == "picked_up":
-            services.rider_credit_recompute(user=request.user)
         order = order_detail_qs().get(pk=result.order.pk)
         return Response(self.OutputSerializer({"action": result.action, "order": order}).data)
 

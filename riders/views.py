@@ -136,9 +136,6 @@ def advance(request, number: str):
     except OrderError as exc:
         messages.error(request, exc.message)
         return redirect("riders:board")
-    if to in (Status.DELIVERED, Status.OPEN):
-        # Deliveries and give-backs are what the credit score counts.
-        services.rider_credit_recompute(user=request.user)
     if to == Status.OPEN:
         messages.info(request, _("You gave the order back; it is open to other riders again."))
     return redirect("riders:board")
@@ -214,8 +211,6 @@ def scan_order(request, number: str):
         except OrderError as exc:
             messages.error(request, exc.message)
             return redirect("riders:scan_order", number=number)
-        if result.action == "picked_up":
-            services.rider_credit_recompute(user=request.user)
         messages.success(request, _SCAN_MESSAGES[result.action])
         return redirect("riders:board")
     order = Order.objects.filter(number=number).select_related(

@@ -175,10 +175,6 @@ def proof_step(request, number: str):
         messages.error(request, exc.message)
     else:
         messages.success(request, Status(to).label)
-        if to == Status.DELIVERED and hasattr(request.user, "rider_profile"):
-            from riders import services as rider_services
-
-            rider_services.rider_credit_recompute(user=request.user)
     return _back(request, order)
 
 

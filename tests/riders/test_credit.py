@@ -1,10 +1,8 @@
 """The credit score (信用分): the formula, what it counts, where it is stored and shown."""
 
-import inspect
 from datetime import timedelta
 
 import pytest
-from django.apps import apps
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -140,10 +138,6 @@ def test_upholding_a_complaint_recomputes_the_stored_score(
     assert profile.credit_score == NEW_RIDER_CREDIT - 5 and profile.credit_updated_at
 
 
-@pytest.mark.skipif(
-    "Rating" not in {m.__name__ for m in apps.get_app_config("orders").get_models()},
-    reason="orders.Rating is not there yet",
-)
 def test_ratings_of_the_riders_orders_count(rider_male, rider_female, student, campus):
     first = delivered(rider_male, student, campus, late=False)
     second = delivered(rider_male, student, campus, late=False)
@@ -168,13 +162,16 @@ def test_recompute_credit_command_stores_every_score(rider_male, rider_female, s
     assert RiderProfile.objects.get(user=rider_female).credit_updated_at is not None
 
 
-def test_delivering_from_the_board_updates_the_score(rider_male, student, campus):
+def test_delivering_from_the_board_updates_the_score(
+    rider_male, student, campus, django_capture_on_commit_callbacks
+):
     order = factories.make_order(customer=student, campus=campus)
     order_services.order_accept(order=order, rider=rider_male)
     Order.objects.filter(pk=order.pk).update(promised_at=timezone.now() - timedelta(hours=1))
     client = logged_in(rider_male)
-    for to in (Status.PICKED_UP, Status.DELIVERING, Status.DELIVERED):
-        client.post(reverse("riders:advance", args=[order.number]), {"to": to})
+    with django_capture_on_commit_callbacks(execute=True):
+        for to in (Status.PICKED_UP, Status.DELIVERING, Status.DELIVERED):
+            client.post(reverse("riders:advance", args=[order.number]), {"to": to})
 
     profile = RiderProfile.objects.get(user=rider_male)
     assert profile.credit_updated_at is not None
@@ -214,13 +211,6 @@ def test_credit_api_gives_the_parts_and_tips(rider_male, api):
 
 
 # --- recomputed whatever door the order went through ------------------------------------------
-
-WIRED = "rider_credit_on_order_transition" in inspect.getsource(order_services.order_transition)
-needs_hook = pytest.mark.skipif(
-    not WIRED,
-    reason="orders.services.order_transition does not call "
-    "riders.services.rider_credit_on_order_transition yet",
-)
 
 
 def late_order(rider, customer, campus) -> Order:
@@ -291,7 +281,6 @@ def test_the_hook_leaves_other_transitions_alone(
     assert callbacks == []
 
 
-@needs_hook
 def test_delivering_through_the_api_updates_the_score(
     api, rider_male, student, campus, django_capture_on_commit_callbacks
 ):
@@ -308,7 +297,6 @@ def test_delivering_through_the_api_updates_the_score(
     assert profile.credit_updated_at is not None and profile.credit_score == LATE_ONCE
 
 
-@needs_hook
 def test_delivering_through_the_order_page_updates_the_score(
     rider_male, student, campus, django_capture_on_commit_callbacks
 ):
@@ -324,7 +312,6 @@ def test_delivering_through_the_order_page_updates_the_score(
     assert profile.credit_updated_at is not None and profile.credit_score == LATE_ONCE
 
 
-@needs_hook
 def test_giving_back_through_the_api_updates_the_score(
     api, rider_male, student, campus, django_capture_on_commit_callbacks
 ):
