@@ -353,53 +353,60 @@ def order_deliver(request, number: str):
     return _back(order)
 
 
+def _order_form_post(request, number: str, form_class, form_name: str, act, thanks: str):
+    """A form on the order page: invalid -> the page again with its errors (400); refused by the
+    service -> the page with the reason (its 4xx); done -> back to the page with `thanks`."""
+    order = get_order_for_user(request.user, number)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return _invalid(request, number, **{form_name: form})
+    try:
+        act(order, form.cleaned_data)
+    except OrderError as exc:
+        messages.error(request, exc.message)
+        return order_page(request, number, status=exc.http_status)
+    messages.success(request, thanks)
+    return _back(order)
+
+
 @login_required
 @require_POST
 def order_rate(request, number: str):
-    order = get_order_for_user(request.user, number)
-    form = RatingForm(request.POST)
-    if not form.is_valid():
-        return _invalid(request, number, rating_form=form)
-    try:
-        services.order_rate(order=order, customer=request.user, **form.cleaned_data)
-    except OrderError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Thank you for rating your rider."))
-    return _back(order)
+    return _order_form_post(
+        request,
+        number,
+        RatingForm,
+        "rating_form",
+        lambda order, data: services.order_rate(order=order, customer=request.user, **data),
+        _("Thank you for rating your rider."),
+    )
 
 
 @login_required
 @require_POST
 def order_rate_customer(request, number: str):
-    order = get_order_for_user(request.user, number)
-    form = CustomerRatingForm(request.POST)
-    if not form.is_valid():
-        return _invalid(request, number, customer_rating_form=form)
-    try:
-        services.order_rate_customer(order=order, rider=request.user, **form.cleaned_data)
-    except OrderError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Thank you for rating the customer."))
-    return _back(order)
+    return _order_form_post(
+        request,
+        number,
+        CustomerRatingForm,
+        "customer_rating_form",
+        lambda order, data: services.order_rate_customer(order=order, rider=request.user, **data),
+        _("Thank you for rating the customer."),
+    )
 
 
 @login_required
 @require_POST
 def order_complaint(request, number: str):
     """The customer reports a problem with the rider (riders.services.order_complaint_file)."""
-    order = get_order_for_user(request.user, number)
-    form = ComplaintForm(request.POST)
-    if not form.is_valid():
-        return _invalid(request, number, complaint_form=form)
-    try:
-        order_complaint_file(order=order, customer=request.user, **form.cleaned_data)
-    except OrderError as exc:
-        messages.error(request, exc.message)
-        return order_page(request, number, status=exc.http_status)
-    messages.success(request, _("Thank you: an operator will look into your report."))
-    return _back(order)
+    return _order_form_post(
+        request,
+        number,
+        ComplaintForm,
+        "complaint_form",
+        lambda order, data: order_complaint_file(order=order, customer=request.user, **data),
+        _("Thank you: an operator will look into your report."),
+    )
 
 
 def _image(field_file):

@@ -115,3 +115,13 @@ def test_operators_see_ratings_in_admin(delivered, student, operator):
     html = client.get("/admin/orders/rating/").content.decode()
     assert "a bit late" in html
     assert client.get("/admin/orders/rating/add/").status_code == 403
+
+
+def test_rating_twice_on_the_page_answers_409_with_the_reason(delivered, student):
+    client = logged_in(student)
+    url = f"/orders/{delivered.number}/rate/"
+    assert client.post(url, {"stars": "5"}).status_code == 302
+    again = client.post(url, {"stars": "1"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert again.status_code == 409
+    assert "already" in again.content.decode()
+    assert Rating.objects.get(order=delivered).stars == 5
