@@ -11,7 +11,7 @@ import json
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -357,16 +357,38 @@ class RatingOutputSerializer(RatingSerializer):
     created_at = serializers.DateTimeField()
 
 
-class OrderRatingApi(APIView):
-    @extend_schema(responses={200: RatingOutputSerializer, 404: OpenApiResponse()})
+class _OrderFeedbackApi(APIView):
+    """Feedback on an order, given once: GET the caller's (404 until there is one), POST it.
+    A subclass names its serializers and how to find and give it (through the services)."""
+
+    InputSerializer: type[serializers.Serializer]
+    OutputSerializer: type[serializers.Serializer]
+    not_found = gettext_lazy("Not rated yet.")
+
+    def find(self, order: Order, user):
+        raise NotImplementedError
+
+    def give(self, order: Order, user, data: dict):
+        raise NotImplementedError
+
     def get(self, request, number: str):
         order = get_order_for_user(request.user, number)
-        rating = Rating.objects.filter(order=order).first()
-        if rating is None:
-            return Response({"detail": _("Not rated yet.")}, status=status.HTTP_404_NOT_FOUND)
-        return Response(RatingOutputSerializer(rating).data)
+        found = self.find(order, request.user)
+        if found is None:
+            return Response({"detail": str(self.not_found)}, status=status.HTTP_404_NOT_FOUND)
+        return Response(self.OutputSerializer(found).data)
 
-    @extend_schema(
+    def post(self, request, number: str):
+        order = get_order_for_user(request.user, number)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        given = self.give(order, request.user, serializer.validated_data)
+        return Response(self.OutputSerializer(given).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    get=extend_schema(responses={200: RatingOutputSerializer, 404: OpenApiResponse()}),
+    post=extend_schema(
         request=RatingSerializer,
         responses={
             201: RatingOutputSerializer,
@@ -374,15 +396,18 @@ class OrderRatingApi(APIView):
             409: OpenApiResponse(description="Not delivered yet, or already rated."),
         },
         description="After delivery the customer rates the rider 1–5, once.",
-    )
-    def post(self, request, number: str):
-        order = get_order_for_user(request.user, number)
-        serializer = RatingSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        rating = services.order_rate(
-            order=order, customer=request.user, **serializer.validated_data
-        )
-        return Response(RatingOutputSerializer(rating).data, status=status.HTTP_201_CREATED)
+    ),
+)
+class OrderRatingApi(_OrderFeedbackApi):
+    """The customer rates the rider after delivery, once."""
+
+    InputSerializer, OutputSerializer = RatingSerializer, RatingOutputSerializer
+
+    def find(self, order, user):
+        return Rating.objects.filter(order=order).first()
+
+    def give(self, order, user, data):
+        return services.order_rate(order=order, customer=user, **data)
 
 
 class CustomerRatingSerializer(RatingSerializer):
@@ -398,18 +423,9 @@ class CustomerRatingOutputSerializer(CustomerRatingSerializer):
     created_at = serializers.DateTimeField()
 
 
-class OrderCustomerRatingApi(APIView):
-    """The rider rates the customer after delivery, once (the mirror of OrderRatingApi)."""
-
-    @extend_schema(responses={200: CustomerRatingOutputSerializer, 404: OpenApiResponse()})
-    def get(self, request, number: str):
-        order = get_order_for_user(request.user, number)
-        rating = CustomerRating.objects.filter(order=order).first()
-        if rating is None or request.user.pk == order.customer_id:
-            return Response({"detail": _("Not rated yet.")}, status=status.HTTP_404_NOT_FOUND)
-        return Response(CustomerRatingOutputSerializer(rating).data)
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(responses={200: CustomerRatingOutputSerializer, 404: OpenApiResponse()}),
+    post=extend_schema(
         request=CustomerRatingSerializer,
         responses={
             201: CustomerRatingOutputSerializer,
@@ -417,15 +433,20 @@ class OrderCustomerRatingApi(APIView):
             409: OpenApiResponse(description="Not delivered yet, or already rated."),
         },
         description="After delivery the rider rates the customer 1–5, once.",
-    )
-    def post(self, request, number: str):
-        order = get_order_for_user(request.user, number)
-        serializer = CustomerRatingSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        rating = services.order_rate_customer(
-            order=order, rider=request.user, **serializer.validated_data
-        )
-        return Response(CustomerRatingOutputSerializer(rating).data, status=status.HTTP_201_CREATED)
+    ),
+)
+class OrderCustomerRatingApi(_OrderFeedbackApi):
+    """The rider rates the customer after delivery, once (the mirror of OrderRatingApi)."""
+
+    InputSerializer, OutputSerializer = CustomerRatingSerializer, CustomerRatingOutputSerializer
+
+    def find(self, order, user):
+        if user.pk == order.customer_id:  # the customer never sees how their rider rated them
+            return None
+        return CustomerRating.objects.filter(order=order).first()
+
+    def give(self, order, user, data):
+        return services.order_rate_customer(order=order, rider=user, **data)
 
 
 class ComplaintSerializer(serializers.Serializer):
@@ -453,18 +474,9 @@ class ComplaintOutputSerializer(ComplaintSerializer):
     decided_at = serializers.DateTimeField(allow_null=True)
 
 
-class OrderComplaintApi(APIView):
-    """The customer reports a problem with the order's rider (the mirror of OrderRatingApi)."""
-
-    @extend_schema(responses={200: ComplaintOutputSerializer, 404: OpenApiResponse()})
-    def get(self, request, number: str):
-        order = get_order_for_user(request.user, number)
-        complaint = order_complaint_get(order, request.user)
-        if complaint is None:
-            return Response({"detail": _("Not reported.")}, status=status.HTTP_404_NOT_FOUND)
-        return Response(ComplaintOutputSerializer(complaint).data)
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(responses={200: ComplaintOutputSerializer, 404: OpenApiResponse()}),
+    post=extend_schema(
         request=ComplaintSerializer,
         responses={
             201: ComplaintOutputSerializer,
@@ -478,12 +490,16 @@ class OrderComplaintApi(APIView):
         f"{COMPLAINT_WINDOW_DAYS} days after delivery, the customer reports a problem with "
         "the rider; an operator upholds (the rider's credit score drops) or dismisses it. "
         "One open report per order.",
-    )
-    def post(self, request, number: str):
-        order = get_order_for_user(request.user, number)
-        serializer = ComplaintSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        complaint = order_complaint_file(
-            order=order, customer=request.user, **serializer.validated_data
-        )
-        return Response(ComplaintOutputSerializer(complaint).data, status=status.HTTP_201_CREATED)
+    ),
+)
+class OrderComplaintApi(_OrderFeedbackApi):
+    """The customer reports a problem with the order's rider (the mirror of OrderRatingApi)."""
+
+    InputSerializer, OutputSerializer = ComplaintSerializer, ComplaintOutputSerializer
+    not_found = gettext_lazy("Not reported.")
+
+    def find(self, order, user):
+        return order_complaint_get(order, user)
+
+    def give(self, order, user, data):
+        return order_complaint_file(order=order, customer=user, **data)
