@@ -34,7 +34,7 @@ SHELL_STATIC = (
     "riders/sw-register.js",
     "riders/icons/icon-192.png",
 )
-SCAN_STATIC = ("riders/scan.js", "riders/vendor/jsQR-1.4.0.min.js")
+SCAN_STATIC = ("riders/qr_reader.js", "riders/scan.js", "riders/vendor/jsQR-1.4.0.min.js")
 
 
 def rider_page(view):

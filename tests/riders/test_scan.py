@@ -182,6 +182,7 @@ def test_scan_api_input_and_auth(order, student, rider_male, api):
 def test_scan_page_loads_the_scanner(rider_male):
     response = logged_in(rider_male).get(reverse("riders:scan"))
     assert response.status_code == 200
+    assert b"riders/qr_reader.js" in response.content
     assert b"riders/scan.js" in response.content
     assert b"vendor/jsQR-1.4.0.min.js" in response.content
 
