@@ -163,12 +163,21 @@ def seed_main(customers: int) -> None:
 
 
 class Http:
+    # Servers close keep-alive connections idle this long (uvicorn: 5 s); like any HTTP client,
+    # do not send on one that may be closing under us: open a fresh one.
+    IDLE_REUSE_SECONDS = 4.0
+
     def __init__(self, port: int, token: str) -> None:
         self.port, self.token = port, token
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used_at = 0.0
 
     async def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, bytes]:
+        now = time.monotonic()
+        if self.writer is not None and now - self.used_at > self.IDLE_REUSE_SECONDS:
+            await self.close()
+        self.used_at = now
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         data = json.dumps(body).encode() if body is not None else b""

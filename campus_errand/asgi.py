@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels (session or token auth)."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -22,3 +23,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# What is loaded by now lives as long as the process: keep it out of the garbage collector's
+# sweeps, which then walk only what requests create (fewer, shorter pauses under load).
+gc.collect()
+gc.freeze()
