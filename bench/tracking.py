@@ -728,6 +728,9 @@ class Server:
         return self.name != "raw"
 
 
+UVICORN_ARGS: list[str] = []  # --uvicorn-args
+
+
 def start_server(procs: Processes, name: str, env: dict, tmp: Path) -> Server:
     port = free_port()
     app = "campus_errand.asgi:application"
@@ -736,7 +739,7 @@ def start_server(procs: Processes, name: str, env: dict, tmp: Path) -> Server:
     elif name == "uvicorn":
         argv = [PYTHON, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
         argv += ["--lifespan", "off", "--no-access-log", "--log-level", "warning"]
-        argv += ["--backlog", "2048", app]
+        argv += ["--backlog", "2048", *UVICORN_ARGS, app]
     elif name == "raw":
         argv = [PYTHON, str(Path(__file__).resolve()), "--serve-raw", str(port)]
     else:
@@ -1270,6 +1273,7 @@ def parse_args(argv=None):
         help="sockets each client process opens at a time (default 64, --check 16)",
     )
     p.add_argument("--max-seconds", type=float, default=1800)
+    p.add_argument("--uvicorn-args", default="", help='more uvicorn options, e.g. "--ws wsproto"')
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     p.add_argument("--no-count-track", dest="count_track", action="store_false")
@@ -1281,6 +1285,7 @@ def parse_args(argv=None):
         "--count-track", dest="count_track_mode", action="store_true", help=argparse.SUPPRESS
     )
     args = p.parse_args(argv)
+    UVICORN_ARGS[:] = args.uvicorn_args.split()
     check = args.check
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     args.runs = args.runs or (1 if check else 3)
