@@ -211,6 +211,18 @@ def _relay_station_of(order: Order):
     return leg.station if leg else None
 
 
+def _handover_station(order: Order):
+    """Where this order's carrier takes it: the relay's station when they may not enter the
+    drop-off building (or nobody carries it yet), else None (to the door)."""
+    station = _relay_station_of(order)
+    if station is None:
+        return None
+    carrier = getattr(order.rider, "gender", None) if order.rider_id else None
+    if carrier is None or not order.dropoff_building.admits(carrier):
+        return station
+    return None
+
+
 def order_job(
     order: Order,
     places: _Places,
@@ -221,13 +233,11 @@ def order_job(
     pickup, walk_p = places.node(order.pickup_building)
     dropoff, walk_d = places.node(order.dropoff_building)
     gender_rule = order.dropoff_building.gender_rule
-    if (station := _relay_station_of(order)) is not None:
+    if (station := _handover_station(order)) is not None:
         # A planned relay (dispatch.relay): whoever may not enter carries it to the station.
-        carrier = getattr(order.rider, "gender", None) if order.rider_id else None
-        if carrier is None or not order.dropoff_building.admits(carrier):
-            dropoff, walk_d = places.matrix.locate(station.location.x, station.location.y)
-            walk_d /= places.walk
-            gender_rule = "any"
+        dropoff, walk_d = places.matrix.locate(station.location.x, station.location.y)
+        walk_d /= places.walk
+        gender_rule = "any"
     ready = order_ready(order)
     return Job(
         id=order.pk,
@@ -470,10 +480,18 @@ class PlannedStop:
     building: Building
     eta: datetime
     due: datetime | None  # promised time, on drop-offs
+    station: object = None  # the transfer station a relay's leg 1 ends at (a drop-off stop)
 
     @property
     def late(self) -> bool:
         return self.due is not None and self.eta > self.due
+
+    @property
+    def point(self) -> tuple[float, float]:
+        """(lng, lat) the rider heads for: the station on a relay's leg 1, else the building."""
+        if self.station is not None:
+            return (self.station.location.x, self.station.location.y)
+        return (self.building.lng, self.building.lat)
 
 
 @dataclass(frozen=True)
@@ -525,6 +543,7 @@ def rider_route(user, *, now: datetime | None = None) -> PlannedRoute:
                 building=order.pickup_building if kind == "pickup" else order.dropoff_building,
                 eta=datetime.fromtimestamp(arrival, tz=UTC),
                 due=order_due(order, settings) if kind == "delivery" else None,
+                station=_handover_station(order) if kind == "delivery" else None,
             )
         )
     path: list[tuple[float, float]] = []
@@ -532,7 +551,7 @@ def rider_route(user, *, now: datetime | None = None) -> PlannedRoute:
     here = (position["lng"], position["lat"]) if position else None
     graph = matrix.graph
     for stop in stops:
-        there = (stop.building.lng, stop.building.lat)
+        there = stop.point
         if here is not None and len(graph.nodes):
             leg = graph.route(here, there)
             distance += leg.distance_m

@@ -544,9 +544,9 @@ def dispatch_cycle(
     if settings.auto_reassign:
         report.reassigned, carrying = reassign_stalled(campus=campus, settings=settings, now=now)
 
-    if settings.mode != Mode.GRAB:
-        # Orders the admitted gender leaves waiting go in two legs through a transfer station.
-        relay.relays_plan_open(campus=campus, now=now)
+    # Orders the admitted gender leaves waiting go in two legs through a transfer station (in
+    # grab mode too: leg 1 then shows on the other pool's boards).
+    relay.relays_plan_open(campus=campus, now=now)
     snap = selectors.dispatch_snapshot(campus, now=now, settings=settings)
     matching = settings.mode in (Mode.AUTO, Mode.HYBRID)
     plan: CyclePlan = plan_cycle(

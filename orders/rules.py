@@ -152,7 +152,9 @@ def eligible_orders_q(gender: str) -> Q:
             & Q(dropoff_building__gender_rule="any")
             & opened_q()
         )
-    return q & ~Q(dropoff_building__gender_rule=barred) & opened_q()
+    # A building the pool may not enter is fine once a relay is planned: leg 1 ends at the
+    # transfer station (dispatch.RelayLeg, one leg 1 per order: no duplicate rows).
+    return q & (~Q(dropoff_building__gender_rule=barred) | Q(relay_legs__number=1)) & opened_q()
 
 
 def check_actor(order: Order, to: str, actor) -> None:

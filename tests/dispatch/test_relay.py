@@ -189,3 +189,40 @@ def test_the_riders_hand_over_through_the_api(api, to_women, man, woman):
     assert response.json()["status"] == Status.RELAY_ACCEPTED
     stranger = factories.make_rider(to_women.campus, gender="female")
     assert api(stranger).get(handoff).status_code == 404
+
+
+def test_in_grab_mode_a_waiting_order_is_relayed_and_shows_on_the_other_pools_board(
+    campus, to_women, man, woman
+):
+    from riders.selectors import rider_board
+
+    factories.dispatch_settings(campus, mode=Mode.GRAB)
+    assert to_women not in rider_board(man)
+    now = timezone.now()
+    dispatch.dispatch_cycle(campus=campus, now=now)
+    assert not RelayLeg.objects.exists()  # she may still grab it
+    dispatch.dispatch_cycle(campus=campus, now=now + timedelta(minutes=6))
+    assert RelayLeg.objects.filter(order=to_women).count() == 2
+    board = rider_board(man)
+    assert [o.pk for o in board].count(to_women.pk) == 1
+    order_services.order_accept(order=Order.objects.get(pk=to_women.pk), rider=man)
+    order = Order.objects.get(pk=to_women.pk)
+    order_services.order_transition(order=order, to=Status.PICKED_UP, actor=man)
+    relay.relay_arrive(order=order, rider=man, now=now + timedelta(minutes=10))
+    dispatch.dispatch_cycle(campus=campus, now=now + timedelta(minutes=10))
+    assert RelayLeg.objects.get(order=to_women, number=2).rider == woman
+
+
+def test_leg_ones_route_leads_to_the_station_not_the_dorm(to_women, man):
+    from campus.geo import haversine_m
+    from dispatch.selectors import rider_route
+
+    relay.relay_plan(order=to_women)
+    order_services.order_accept(order=Order.objects.get(pk=to_women.pk), rider=man)
+    route = rider_route(man)
+    (drop,) = [stop for stop in route.stops if stop.kind == "delivery"]
+    station = to_women.dropoff_building.transfer_stations.get()
+    assert drop.point == (station.location.x, station.location.y)
+    end = route.path[-1]
+    dorm = to_women.dropoff_building
+    assert haversine_m(*end, *drop.point) < haversine_m(*end, dorm.lng, dorm.lat)
