@@ -213,10 +213,10 @@ def page_watch() -> PageWatch:
     return PageWatch()
 
 
-@pytest.fixture
-def browser_page(live, playwright_browser, page_watch):
-    """A phone-sized English page; off-site requests are aborted and fail the test."""
-    context = playwright_browser.new_context(
+def phone_context(browser, live, page_watch, *, timeout_ms: int = 10_000, **options):
+    """A phone-sized English browser context on the live server; off-site requests are aborted
+    and counted in `page_watch` (they fail the test). `options`: geolocation, permissions..."""
+    context = browser.new_context(
         viewport=PHONE,
         device_scale_factor=2,
         is_mobile=True,
@@ -224,8 +224,9 @@ def browser_page(live, playwright_browser, page_watch):
         locale="en-US",
         timezone_id="Asia/Shanghai",
         base_url=live.url,
+        **options,
     )
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(timeout_ms)
 
     def guard(route):
         if _is_local(route.request.url):
@@ -235,6 +236,13 @@ def browser_page(live, playwright_browser, page_watch):
             route.abort("blockedbyclient")
 
     context.route("**/*", guard)
+    return context
+
+
+@pytest.fixture
+def browser_page(live, playwright_browser, page_watch):
+    """A phone-sized English page; off-site requests are aborted and fail the test."""
+    context = phone_context(playwright_browser, live, page_watch)
     page = context.new_page()
 
     def on_socket(ws):

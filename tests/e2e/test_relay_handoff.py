@@ -10,7 +10,7 @@ tests/e2e/conftest.py); afterwards the server's state is read over HTTP, like a 
 import pytest
 
 from tests import factories
-from tests.e2e.conftest import PHONE, _is_local
+from tests.e2e.conftest import phone_context
 
 pytestmark = [
     pytest.mark.e2e,
@@ -46,28 +46,15 @@ def rider_phone(playwright_browser, live, page_watch, campus):
     contexts = []
 
     def make():
-        context = playwright_browser.new_context(
-            viewport=PHONE,
-            device_scale_factor=2,
-            is_mobile=True,
-            has_touch=True,
-            locale="en-US",
-            timezone_id="Asia/Shanghai",
-            base_url=live.url,
+        context = phone_context(
+            playwright_browser,
+            live,
+            page_watch,
+            timeout_ms=15_000,
             geolocation={"latitude": lat, "longitude": lng, "accuracy": 8},
             permissions=["geolocation"],
         )
-        context.set_default_timeout(15_000)
         contexts.append(context)
-
-        def guard(route):
-            if _is_local(route.request.url):
-                route.continue_()
-            else:
-                page_watch.offsite.append(route.request.url)
-                route.abort("blockedbyclient")
-
-        context.route("**/*", guard)
         # As on phones without BarcodeDetector: the vendored jsQR reads the photo.
         context.add_init_script("delete window.BarcodeDetector;")
         page = context.new_page()

@@ -7,7 +7,7 @@ order page in another. Rows are made in fixtures before the browser starts (see 
 import pytest
 
 from tests import factories
-from tests.e2e.conftest import PHONE, _is_local
+from tests.e2e.conftest import PHONE, phone_context
 
 pytestmark = [
     pytest.mark.e2e,
@@ -43,28 +43,14 @@ def phone(playwright_browser, live, page_watch, spots):
 
     def make(*, init_script: str | None = None, ignore_console: tuple[str, ...] = ()):
         lat, lng = spots["a"]
-        context = playwright_browser.new_context(
-            viewport=PHONE,
-            device_scale_factor=2,
-            is_mobile=True,
-            has_touch=True,
-            locale="en-US",
-            timezone_id="Asia/Shanghai",
-            base_url=live.url,
+        context = phone_context(
+            playwright_browser,
+            live,
+            page_watch,
             geolocation={"latitude": lat, "longitude": lng, "accuracy": 8},
             permissions=["geolocation"],
         )
-        context.set_default_timeout(10_000)
         contexts.append(context)
-
-        def guard(route):
-            if _is_local(route.request.url):
-                route.continue_()
-            else:
-                page_watch.offsite.append(route.request.url)
-                route.abort("blockedbyclient")
-
-        context.route("**/*", guard)
         if init_script:
             context.add_init_script(init_script)
         page = context.new_page()
