@@ -89,6 +89,11 @@ def prepare_db(procs: Processes, url: str, tmp: Path) -> None:
     if proc.wait(300) != 0:
         raise RuntimeError(f"migrate failed: see {tmp / 'migrate.log'}")
     procs.stop(proc)
+    # Earlier runs' rows and dead tuples otherwise get vacuumed and checkpointed in the middle of
+    # this run's phases, whichever that happens to hit: settle them first, for comparable runs.
+    with psycopg.connect(pg_dsn(url), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+        conn.execute("CHECKPOINT")
 
 
 def pg_dsn(url: str) -> str:
