@@ -372,7 +372,26 @@ class RatingTag(models.TextChoices):
     RUDE = "rude", _("Rude")
 
 
-class Rating(models.Model):
+class StarRating(models.Model):
+    """Stars (1-5), tags from the kind's own list and a comment, given once per order after
+    delivery: the customer's of the rider (Rating), the rider's of the customer (CustomerRating)."""
+
+    stars = models.PositiveSmallIntegerField(
+        _("stars"), validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    comment = models.CharField(_("comment"), max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.order} ★{self.stars}"
+
+
+class Rating(StarRating):
     """The customer rates the rider after delivery, once per order (feeds the credit score)."""
 
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="rating")
@@ -382,26 +401,16 @@ class Rating(models.Model):
     rider = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ratings_received"
     )
-    stars = models.PositiveSmallIntegerField(
-        _("stars"), validators=[MinValueValidator(1), MaxValueValidator(5)]
-    )
-    tags = models.JSONField(_("tags"), default=list, blank=True)
-    comment = models.CharField(_("comment"), max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(StarRating.Meta):
         verbose_name = _("rating")
         verbose_name_plural = _("ratings")
-        ordering = ["-created_at"]
         indexes = [models.Index(fields=["rider", "-created_at"])]
         constraints = [
             models.CheckConstraint(
                 condition=Q(stars__gte=1) & Q(stars__lte=5), name="rating_stars_1_to_5"
             )
         ]
-
-    def __str__(self) -> str:
-        return f"{self.order} ★{self.stars}"
 
 
 class CustomerRatingTag(models.TextChoices):
@@ -413,7 +422,7 @@ class CustomerRatingTag(models.TextChoices):
     RUDE = "rude", _("Rude")
 
 
-class CustomerRating(models.Model):
+class CustomerRating(StarRating):
     """The rider rates the customer after delivery, once per order (shown to riders as stars)."""
 
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="customer_rating")
@@ -425,23 +434,13 @@ class CustomerRating(models.Model):
         on_delete=models.PROTECT,
         related_name="customer_ratings_received",
     )
-    stars = models.PositiveSmallIntegerField(
-        _("stars"), validators=[MinValueValidator(1), MaxValueValidator(5)]
-    )
-    tags = models.JSONField(_("tags"), default=list, blank=True)
-    comment = models.CharField(_("comment"), max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(StarRating.Meta):
         verbose_name = _("customer rating")
         verbose_name_plural = _("customer ratings")
-        ordering = ["-created_at"]
         indexes = [models.Index(fields=["customer", "-created_at"])]
         constraints = [
             models.CheckConstraint(
                 condition=Q(stars__gte=1) & Q(stars__lte=5), name="customer_rating_stars_1_to_5"
             )
         ]
-
-    def __str__(self) -> str:
-        return f"{self.order} ★{self.stars}"

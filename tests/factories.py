@@ -3,12 +3,14 @@
 import itertools
 
 from django.contrib.gis.geos import LineString, Point, Polygon
+from django.test import Client
 
 from accounts.models import User
 from campus.geo import line_length_m
 from campus.models import Building, Campus, PathEdge, TransferStation
 from orders import services as order_services
 from orders.models import Kind
+from orders.status import Status
 from riders.models import RiderProfile
 
 _seq = itertools.count(1)
@@ -301,3 +303,18 @@ def make_takeout(*, customer: User, merchant, lines, dropoff: str = "D3", fund: 
         dropoff_building=building(merchant.campus, dropoff),
         **kw,
     )
+
+
+def logged_in(user: User, language: str = "en") -> Client:
+    """A test client with `user`'s session, asking for pages in `language`."""
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(user)
+    return client
+
+
+def deliver(order, rider):
+    """`rider` accepts `order` and carries it to the door: the order, delivered."""
+    order_services.order_accept(order=order, rider=rider)
+    for step in (Status.PICKED_UP, Status.DELIVERING, Status.DELIVERED):
+        order = order_services.order_transition(order=order, to=step, actor=rider)
+    return order

@@ -5,19 +5,13 @@ import re
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from merchants import services
 from merchants.models import MenuCategory, MerchantStatus, TierDiscount
 from orders.models import Order
 from tests import factories
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
+from tests.factories import logged_in
 
 
 def queries(client, url: str) -> int:

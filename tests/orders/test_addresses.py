@@ -1,17 +1,11 @@
 """Saved addresses (building + room + note): their pages, and using one in the order form."""
 
 import pytest
-from django.test import Client
 
 from accounts.models import Address
 from orders.models import Order
 from tests import factories
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
+from tests.factories import logged_in
 
 
 @pytest.fixture

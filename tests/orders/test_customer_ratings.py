@@ -5,15 +5,8 @@ from django.test import Client
 
 from orders import selectors, services
 from orders.models import CustomerRating
-from orders.status import Status
 from tests import factories
-
-
-def deliver(order, rider):
-    services.order_accept(order=order, rider=rider)
-    for step in (Status.PICKED_UP, Status.DELIVERING, Status.DELIVERED):
-        order = services.order_transition(order=order, to=step, actor=rider)
-    return order
+from tests.factories import deliver
 
 
 @pytest.fixture

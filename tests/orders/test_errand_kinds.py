@@ -5,19 +5,13 @@ import json
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.utils import timezone
 
 from orders import services
 from orders.models import ErrandKindSetting, Order
 from orders.status import Status
 from tests import factories
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
+from tests.factories import logged_in
 
 
 def payload(campus, kind: str, *, pickup="P1", dropoff="D3", details=None, **over) -> dict:

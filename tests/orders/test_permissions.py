@@ -12,18 +12,13 @@ from orders.models import Order, RequiredGender
 from orders.status import Status
 from riders.models import RiderProfile
 from tests import factories
+from tests.factories import logged_in
 
 
 def png_upload(name: str = "item.png") -> SimpleUploadedFile:
     out = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 80, 20)).save(out, format="PNG")
     return SimpleUploadedFile(name, out.getvalue(), content_type="image/png")
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -2,25 +2,11 @@
 
 import pytest
 from django.db import IntegrityError
-from django.test import Client
 
 from orders import selectors, services
 from orders.models import Rating
-from orders.status import Status
 from tests import factories
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
-
-
-def deliver(order, rider):
-    services.order_accept(order=order, rider=rider)
-    for step in (Status.PICKED_UP, Status.DELIVERING, Status.DELIVERED):
-        order = services.order_transition(order=order, to=step, actor=rider)
-    return order
+from tests.factories import deliver, logged_in
 
 
 @pytest.fixture

@@ -13,15 +13,10 @@ from PIL import Image
 from orders import services as order_services
 from orders.models import Order
 from tests import factories
+from tests.factories import logged_in
 from tracking import live
 
 pytestmark = pytest.mark.django_db
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 def test_manifest_makes_the_rider_app_installable():

@@ -15,14 +15,9 @@ from orders.status import Status
 from riders import services
 from riders.models import NEW_RIDER_CREDIT, Complaint, ComplaintStatus, RiderProfile
 from tests import factories
+from tests.factories import logged_in
 
 pytestmark = pytest.mark.django_db
-
-
-def logged_in(user, language: str = "en") -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE=language)
-    client.force_login(user)
-    return client
 
 
 def taken(order, rider) -> Order:

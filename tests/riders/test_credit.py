@@ -15,14 +15,9 @@ from riders import selectors, services
 from riders.credit import CreditInputs, credit_compute
 from riders.models import NEW_RIDER_CREDIT, Complaint, RiderProfile
 from tests import factories
+from tests.factories import logged_in
 
 pytestmark = pytest.mark.django_db
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 def delivered(rider, customer, campus, *, late: bool) -> Order:

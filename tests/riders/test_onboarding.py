@@ -16,15 +16,10 @@ from orders.status import Status
 from riders import services
 from riders.models import RiderProfile, Shift
 from tests import factories
+from tests.factories import logged_in
 from tracking import live
 
 pytestmark = pytest.mark.django_db
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 def card_photo(name="card.png", fmt="PNG") -> SimpleUploadedFile:

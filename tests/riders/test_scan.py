@@ -12,14 +12,9 @@ from orders.models import Order
 from orders.status import Status
 from riders.services import scan_code_number
 from tests import factories
+from tests.factories import logged_in
 
 pytestmark = pytest.mark.django_db
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 def scan_url(order) -> str:

@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 import pytest
 from django.apps import apps
 from django.db import IntegrityError, transaction
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,16 +14,11 @@ from orders.status import Status
 from riders import selectors, services
 from riders.models import RiderProfile, Shift
 from tests import factories
+from tests.factories import logged_in
 
 pytestmark = pytest.mark.django_db
 
 LEDGER = apps.is_installed("payments")
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

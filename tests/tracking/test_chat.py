@@ -14,14 +14,9 @@ from orders import services
 from orders.models import Order
 from orders.status import Status
 from tests import factories
+from tests.factories import logged_in
 from tracking import broadcast, chat
 from tracking.models import ChatMessage
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 def url(order) -> str:

@@ -17,15 +17,10 @@ from campus_errand.asgi import application
 from orders import services
 from orders.status import Status
 from tests import factories
+from tests.factories import logged_in
 from tracking import consumers, live
 from tracking import services as tracking_services
 from tracking.models import TrackAccessLog, TrackPoint
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 def deliver(order, rider):

@@ -11,18 +11,13 @@ from orders import services
 from orders.status import Status
 from riders import services as rider_services
 from tests import factories
+from tests.factories import logged_in
 from tracking import broadcast, eta, live
 from tracking.models import TrackAccessLog, TrackPoint
 from tracking.privacy import rider_visible_to
 
 FROM_ACCEPTANCE, FROM_PICKUP = TrackingVisibleFrom.ACCEPTED, TrackingVisibleFrom.PICKED_UP
 STEPS = [Status.PICKED_UP, Status.DELIVERING, Status.DELIVERED]
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 def snapshot(user, order) -> dict | int:

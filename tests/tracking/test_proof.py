@@ -3,23 +3,17 @@ per campus and kind, the parcel's pickup code, the customer's delivery code, a p
 merchant's confirmation; offered on the rider's board and the order page."""
 
 import pytest
-from django.test import Client
 
 from orders import services
 from orders.errors import DeliveryCodeRefused, NotAllowed, OrderError, StepNotReady
 from orders.models import Order
 from orders.status import Status
 from tests import factories
+from tests.factories import logged_in
 from tracking import proof
 from tracking.models import OrderProof, ProofMethod, ProofSettings
 
 M = ProofMethod
-
-
-def logged_in(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
