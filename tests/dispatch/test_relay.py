@@ -20,26 +20,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def to_women(campus, student):
-    """An open order to D2 (women only, served by the campus's transfer station)."""
-    return factories.make_order(customer=student, campus=campus, dropoff="D2")
-
-
-@pytest.fixture
-def man(campus):
-    rider = factories.make_rider(campus, gender="male")
-    factories.set_position(rider, dx=0)
-    return rider
-
-
-@pytest.fixture
-def woman(campus):
-    rider = factories.make_rider(campus, gender="female")
-    factories.set_position(rider, dx=1)
-    return rider
-
-
 def _at_station(order, man):
     relay.relay_plan(order=order)
     order_services.order_accept(order=order, rider=man)

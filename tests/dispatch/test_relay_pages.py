@@ -20,26 +20,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def to_women(campus, student):
-    """An open order to D2 (women only, served by the test campus's transfer station)."""
-    return factories.make_order(customer=student, campus=campus, dropoff="D2")
-
-
-@pytest.fixture
-def man(campus):
-    rider = factories.make_rider(campus, gender="male", username="leg1")
-    factories.set_position(rider, dx=0)
-    return rider
-
-
-@pytest.fixture
-def woman(campus):
-    rider = factories.make_rider(campus, gender="female", username="leg2")
-    factories.set_position(rider, dx=1)
-    return rider
-
-
-@pytest.fixture
 def picked_up(to_women, man):
     """The relay planned, leg 1's rider on the way to the station with the item."""
     relay.relay_plan(order=to_women)
