@@ -6,8 +6,9 @@ Browsers use the session cookie (AuthMiddlewareStack); a client without one may 
 
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
+
+from tracking.threads import for_scope
 
 
 def _token_user(key: str):
@@ -17,14 +18,7 @@ def _token_user(key: str):
     return token.user if token and token.user.is_active else AnonymousUser()
 
 
-_in_shared_thread = database_sync_to_async(_token_user)
-_in_pool = database_sync_to_async(_token_user, thread_sensitive=False)
-
-
-def _user_for_token(key: str, scope):
-    # As tracking.consumers' snapshots: a pool thread under a real server, so that many sockets
-    # opening at once do not queue behind Channels' one shared thread.
-    return (_in_pool if "server" in scope else _in_shared_thread)(key)
+_user_for_token = for_scope(_token_user)
 
 
 class TokenAuthMiddleware:
@@ -36,7 +30,7 @@ class TokenAuthMiddleware:
         if user is None or not user.is_authenticated:
             key = _token_from_scope(scope)
             if key:
-                scope = {**scope, "user": await _user_for_token(key, scope)}
+                scope = {**scope, "user": await _user_for_token(scope, key)}
         return await self.app(scope, receive, send)
 
 

@@ -32,6 +32,7 @@ from orders.status import WITH_RIDER
 from tracking import broadcast, history, live, services, stats
 from tracking.fanout import order_fanout
 from tracking.snapshot import order_snapshot
+from tracking.threads import for_scope
 
 FORBIDDEN = 4403
 SERVER_ERROR = 1011
@@ -47,17 +48,11 @@ def _snapshot(user, number: str) -> dict | None:
     return order_snapshot(order, user)
 
 
-_snapshot_in_shared_thread = database_sync_to_async(_snapshot)
-_snapshot_in_pool = database_sync_to_async(_snapshot, thread_sensitive=False)
+_snapshot_for_scope = for_scope(_snapshot)  # a dozen queries: see tracking.threads
 
 
 def _snapshot_for(scope, number: str):
-    """A snapshot is a dozen queries. Under a real server they run in a thread pool, so that a
-    crowd of watchers connecting at once waits on the database side by side rather than in
-    line behind Channels' one shared thread. Tests (channels.testing: no "server" in the
-    scope) keep the shared thread, which sees their uncommitted rows."""
-    run = _snapshot_in_pool if "server" in scope else _snapshot_in_shared_thread
-    return run(scope["user"], number)
+    return _snapshot_for_scope(scope, scope["user"], number)
 
 
 @database_sync_to_async
