@@ -385,9 +385,10 @@ def relay_leg2_waiting(rider):
 
 def relays_plan_open(*, campus, now: datetime, wait: timedelta = timedelta(minutes=5)) -> int:
     """Plan relays for open orders to single-gender buildings that the admitted pool has left
-    waiting (`wait`), or that no free admitted rider is online for. Returns how many."""
-    from riders.models import RiderProfile
-
+    waiting (`wait`), or that no free admitted rider is online for -- but only when a rider of
+    the admitted pool is expected to have room by the hand-over slot (``_leg2_free_times``):
+    leg 1's rider waits at the station with the item, so a relay nobody can take up ties two
+    riders down instead of one. Returns how many were planned."""
     planned = 0
     candidates = (
         Order.objects.filter(campus=campus, status=Status.OPEN)
@@ -395,27 +396,86 @@ def relays_plan_open(*, campus, now: datetime, wait: timedelta = timedelta(minut
         .filter(dropoff_building__transfer_stations__isnull=False)
         .exclude(relay_legs__isnull=False)
         .select_related("pickup_building", "dropoff_building")
+        .order_by("created_at", "pk")
         .distinct()
     )
-    online: dict[str, int] = {}
-    free: dict[str, int] = {}
+    pools: dict[str, _Pool] = {}
     for order in candidates:
-        pool = "female" if order.dropoff_building.gender_rule == GenderRule.FEMALE_ONLY else "male"
-        if pool not in free:
-            profiles = list(
-                RiderProfile.objects.filter(
-                    campus=campus, online=True, verified=True, user__gender=pool
-                ).select_related("user", "campus")
-            )
-            online[pool] = len(profiles)
-            free[pool] = sum(
-                1 for p in profiles if rules.rider_load(p.user) < rules.rider_capacity(p)
-            )
-        if not online[pool]:
+        rule = order.dropoff_building.gender_rule
+        gender = "female" if rule == GenderRule.FEMALE_ONLY else "male"
+        pool = pools.get(gender)
+        if pool is None:
+            pool = pools[gender] = _Pool.read(campus, gender, now)
+        if not pool.online:
             continue  # nobody could take leg 2: no relay (the order is flagged as it is)
-        if now - order.created_at >= wait or free[pool] == 0:
-            planned += relay_plan(order=order, now=now) is not None
+        if now - order.created_at < wait and pool.free:
+            continue  # a free admitted rider may still take it to the door
+        handover = _leg1_arrival(order, now)
+        if not pool.claim(handover + HANDOFF_WINDOW):
+            continue  # no admitted rider will have room by then: wait for one to take it whole
+        planned += relay_plan(order=order, now=now, leg1_eta=handover) is not None
     return planned
+
+
+# Leg 1's rider has to be found and reach the pickup before the ride to the station starts.
+LEG1_START = timedelta(minutes=3)
+
+
+def _leg1_arrival(order: Order, now: datetime) -> datetime:
+    """When leg 1 is expected at the station: found and at the pickup, then the pickup and the
+    ride at cycling pace (the dispatcher re-plans with the real route once a rider has it)."""
+    station = relay_station(order)
+    pickup = order.pickup_building
+    d1 = haversine_m(pickup.lng, pickup.lat, *_pt(station.location))
+    return now + LEG1_START + timedelta(seconds=60 + d1 * 1.4 / 4.0)
+
+
+@dataclass
+class _Pool:
+    """The riders of one gender online on a campus, as relay planning needs them: how many,
+    how many have room now, and when each is expected to have room for a leg 2 (sorted), less
+    the leg 2s already planned and waiting for a rider."""
+
+    online: int
+    free: int
+    free_times: list[datetime]
+
+    @classmethod
+    def read(cls, campus, gender: str, now: datetime) -> _Pool:
+        from dispatch.selectors import rider_route
+        from riders.models import RiderProfile
+
+        profiles = list(
+            RiderProfile.objects.filter(
+                campus=campus, online=True, verified=True, user__gender=gender
+            ).select_related("user", "campus")
+        )
+        times = []
+        for p in profiles:
+            if rules.rider_load(p.user) < rules.rider_capacity(p):
+                times.append(now)
+            else:  # full: room once the planned route's next drop-off is done
+                drops = [s.eta for s in rider_route(p.user, now=now).stops if s.kind == "delivery"]
+                times.append(min(drops, default=now))
+        times.sort()
+        waiting = RelayLeg.objects.filter(
+            number=2,
+            rider__isnull=True,
+            order__campus=campus,
+            order__status__in=BEFORE_HANDOFF + (Status.OPEN,),
+            order__dropoff_building__gender_rule=(
+                GenderRule.FEMALE_ONLY if gender == "female" else GenderRule.MALE_ONLY
+            ),
+        ).count()
+        free = sum(1 for t in times if t <= now)
+        return cls(online=len(profiles), free=free, free_times=times[waiting:])
+
+    def claim(self, by: datetime) -> bool:
+        """Reserve the first rider expected to have room by `by` for a new leg 2."""
+        if self.free_times and self.free_times[0] <= by:
+            self.free_times.pop(0)
+            return True
+        return False
 
 
 def relay_dispatch(*, campus, now: datetime, mode: str = "") -> tuple[int, int]:

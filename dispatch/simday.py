@@ -70,7 +70,7 @@ class SimConfig:
     start_hour: int = 11  # Beijing time
     end_hour: int = 13  # exclusive: orders are placed in [start, end)
     policy: str = "auto-batch"
-    riders: int | None = None  # fixed number online; default: the hourly profile at the start
+    riders: int | None = None  # fixed number online; default: the hourly profile (shifts)
     female_rider_share: float = 0.4
     female_dorm_share: float | None = None  # None: drop-offs by the building mix
     demand_scale: float = 1.0
@@ -130,6 +130,9 @@ class SimRider:
     distance_m: float = 0.0
     speed: float = 4.0
     replan: bool = True
+    online: bool = True
+    leaving: bool = False  # their shift is over: they go offline once they carry nothing
+    online_s: float = 0.0  # seconds online, for orders per rider-hour
 
 
 class _Rollback(Exception):
@@ -262,25 +265,78 @@ class SimDay:
             )
             payments.wallet_grant(user=user, amount_fen=1_000_000, reference=f"{tag}:c{i}")
             self.customers.append(user)
-        n = config.riders or RIDERS_PER_HOUR.get(config.start_hour, 8)
-        n_female = round(n * config.female_rider_share)
+        share = config.female_rider_share
+        if self.shifts:
+            # Riders come and go by the hour (RIDERS_PER_HOUR): the first n of the roster are
+            # online at an hour that wants n, and every prefix of the roster has the female share.
+            n = max(self._riders_wanted(h) for h in _hours(config))
+            female = [round((i + 1) * share) > round(i * share) for i in range(n)]
+        else:
+            n = config.riders or RIDERS_PER_HOUR.get(config.start_hour, 8)
+            female = [i < round(n * share) for i in range(n)]
+        online = self._riders_wanted(config.start_hour)
         rng = random.Random(config.seed)
         starts = sorted(self.buildings)
         self.riders: dict[int, SimRider] = {}
         from dispatch.selectors import rider_speed
 
         for i in range(n):
-            gender = "female" if i < n_female else "male"
+            gender = "female" if female[i] else "male"
             user = User.objects.create_user(username=f"{tag}-r{i}", password=None, gender=gender)
             profile = RiderProfile.objects.create(
-                user=user, campus=campus, verified=True, online=True
+                user=user, campus=campus, verified=True, online=i < online
             )
             where = self.buildings[rng.choice(starts)]
             rider = SimRider(
-                user=user, position=(where.lng, where.lat), speed=rider_speed(profile, settings)
+                user=user,
+                position=(where.lng, where.lat),
+                speed=rider_speed(profile, settings),
+                online=i < online,
             )
             self.riders[user.pk] = rider
         self.demand = demand_generate(config, self.buildings)
+
+    @property
+    def shifts(self) -> bool:
+        """Riders by the hourly profile (no fixed --riders, a run over hours that want
+        different numbers)."""
+        config = self.config
+        wanted = {RIDERS_PER_HOUR.get(h, 8) for h in _hours(config)}
+        return config.riders is None and not config.minutes and len(wanted) > 1
+
+    def _riders_wanted(self, hour: int) -> int:
+        return self.config.riders or RIDERS_PER_HOUR.get(hour, 8)
+
+    def _roster(self, t: float, total: float) -> None:
+        """Shifts: at each hour the first n riders of the roster are online; the others finish
+        what they carry (and answer no new offers), then switch off through the rider's own
+        service. During the drain the last hour's riders stay."""
+        from riders import services as riders
+
+        hours = _hours(self.config)
+        hour = hours[min(int(t // 3600), len(hours) - 1)] if t < total else hours[-1]
+        wanted = self._riders_wanted(hour)
+        for i, rider in enumerate(self.riders.values()):
+            if i < wanted:
+                rider.leaving = False
+                if not rider.online:
+                    riders.rider_set_online(user=rider.user, online=True)
+                    rider.online, rider.replan = True, True
+            elif rider.online:
+                rider.leaving = True
+                if not self._carrying(rider) and not self._leg2_of(rider):
+                    riders.rider_set_online(user=rider.user, online=False)
+                    rider.online, rider.target, rider.path = False, None, []
+
+    def _leg2_of(self, rider: SimRider) -> bool:
+        from dispatch.models import RelayLeg
+        from orders.status import Status
+
+        return RelayLeg.objects.filter(
+            number=2,
+            rider=rider.user,
+            order__status__in=[Status.ACCEPTED, Status.PICKED_UP, Status.AT_STATION],
+        ).exists()
 
     # helpers ------
     def _post_position(self, rider: SimRider) -> None:
@@ -452,7 +508,11 @@ class SimDay:
         from orders.models import Order
         from orders.status import Status
 
-        idle = [r for r in self.riders.values() if r.target is None and not self._carrying(r)]
+        idle = [
+            r
+            for r in self.riders.values()
+            if r.online and not r.leaving and r.target is None and not self._carrying(r)
+        ]
         if not idle:
             return
         reach = self.settings.reach_m
@@ -497,6 +557,11 @@ class SimDay:
             if rider is None:
                 continue
             try:
+                if rider.leaving:
+                    dispatch.offer_decline(
+                        offer=offer, rider=rider.user, now=self.clock.now(), reason="shift over"
+                    )
+                    continue
                 dispatch.offer_accept(offer=offer, rider=rider.user, now=self.clock.now())
             except OrderError as exc:
                 self.errors.append(f"offer {offer.pk}: {exc}")
@@ -525,7 +590,8 @@ class SimDay:
         began = time.perf_counter()
         self._setup()
         for rider in self.riders.values():
-            self._post_position(rider)
+            if rider.online:
+                self._post_position(rider)
         total = duration_s(config)
         end = total + config.drain_minutes * 60
         pending = list(self.demand)
@@ -557,16 +623,20 @@ class SimDay:
             else:
                 self._grab()
             for rider in self.riders.values():
-                self._ride(rider, t, step)
+                if rider.online:
+                    rider.online_s += step
+                    self._ride(rider, t, step)
             if int(t) % 60 == 0:
                 self._expire_stale()
+                if self.shifts:
+                    self._roster(t, total)
             if t >= total and not pending and not self._anything_active():
                 break
             t += step
             self.clock.advance(step)
             bar.update(t)
         bar.done()
-        kpis = self._kpis(min(t, end))
+        kpis = self._kpis()
         kpis.wall_seconds = round(time.perf_counter() - began, 1)
         return kpis
 
@@ -603,7 +673,7 @@ class SimDay:
                 rider.target = None
             rider.replan = True
 
-    def _kpis(self, elapsed_s: float) -> Kpis:
+    def _kpis(self) -> Kpis:
         from orders.models import Order
         from orders.status import Status
 
@@ -611,8 +681,7 @@ class SimDay:
         delivered = [o for o in orders if o.delivered_at]
         minutes = sorted((o.delivered_at - o.created_at).total_seconds() / 60 for o in delivered)
         on_time = sum(1 for o in delivered if o.delivered_at <= o.promised_at)
-        hours = elapsed_s / 3600.0
-        rider_hours = len(self.riders) * hours
+        rider_hours = sum(r.online_s for r in self.riders.values()) / 3600.0
         from orders.models import OrderEvent
 
         relayed = (

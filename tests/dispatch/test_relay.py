@@ -2,6 +2,7 @@
 hand-over by each other's code, the timeline, pay per leg, and escalation of a missing leg 2."""
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -146,6 +147,47 @@ def test_the_dispatcher_plans_a_relay_gives_leg_two_and_escalates_when_nobody_is
         order_services.order_transition(order=busy, to=step, actor=woman)
     dispatch.dispatch_cycle(campus=campus, now=now + timedelta(minutes=5))
     assert RelayLeg.objects.get(order=to_women, number=2).rider == woman
+
+
+def test_a_relay_is_planned_only_while_an_admitted_rider_will_have_room_for_leg_two(
+    campus, student, to_women, man, woman
+):
+    # She is full (capacity 1) and will be free after one short delivery: one relay can wait
+    # for her, a second would leave its leg-1 rider standing at the station.
+    busy = factories.make_order(customer=factories.make_user(), campus=campus, dropoff="D3")
+    order_services.order_accept(order=busy, rider=woman)
+    factories.dispatch_settings(campus, mode=Mode.AUTO, rider_capacity=1)
+    second = factories.make_order(customer=student, campus=campus, dropoff="D2")
+    now = timezone.now()
+    assert relay.relays_plan_open(campus=campus, now=now) == 1
+    assert RelayLeg.objects.filter(order=to_women).count() == 2  # the older order first
+    assert not RelayLeg.objects.filter(order=second).exists()
+    # Leg 2's slot starts at leg 1's expected arrival: found, at the pickup, then the ride.
+    leg2 = RelayLeg.objects.get(order=to_women, number=2)
+    assert now + relay.LEG1_START < leg2.window_start < now + timedelta(minutes=15)
+    # Once she is free (and the first relay has its leg 2), the second may go in two legs too.
+    for step in (Status.PICKED_UP, Status.DELIVERING, Status.DELIVERED):
+        order_services.order_transition(order=busy, to=step, actor=woman)
+    relay.relay_leg2_assign(order=to_women, rider=woman)
+    assert relay.relays_plan_open(campus=campus, now=now + timedelta(minutes=6)) == 1
+    assert RelayLeg.objects.filter(order=second).count() == 2
+
+
+def test_no_relay_is_planned_when_no_admitted_rider_will_have_room_in_time(
+    campus, to_women, man, woman
+):
+    busy = factories.make_order(customer=factories.make_user(), campus=campus, dropoff="D3")
+    order_services.order_accept(order=busy, rider=woman)
+    factories.dispatch_settings(campus, mode=Mode.AUTO, rider_capacity=1)
+    # Her next drop-off is planned an hour away (she is far off the campus's paths, say).
+    with (
+        mock.patch("dispatch.relay._leg1_arrival", return_value=timezone.now()),
+        mock.patch("dispatch.selectors.rider_route") as route,
+    ):
+        later = timezone.now() + timedelta(hours=1)
+        route.return_value.stops = [mock.Mock(kind="delivery", eta=later)]
+        assert relay.relays_plan_open(campus=campus, now=timezone.now()) == 0
+    assert not RelayLeg.objects.exists()
 
 
 def test_the_riders_hand_over_through_the_api(api, to_women, man, woman):

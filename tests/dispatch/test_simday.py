@@ -113,3 +113,47 @@ def test_the_report_has_a_table_row_and_a_bar_pair_per_policy(tmp_path):
     assert svg.count("<rect") == 1 + 4 + 2  # background, two bars each, the legend
     save_report(rows, out=tmp_path, name="x", title="t")
     assert (tmp_path / "x.svg").read_text().startswith("<svg")
+
+
+def test_riders_come_and_go_by_the_hour_and_the_busy_finish_first():
+    from datetime import timedelta
+
+    from dispatch.simday import BEIJING, RIDERS_PER_HOUR, SIM_DAY, SimClock, simulated_time
+    from orders import services as order_services
+    from orders.models import Kind
+    from riders.models import RiderProfile, Shift
+
+    sim = SimDay(SimConfig(start_hour=13, end_hour=15, progress=False))
+    assert sim.shifts and not SimDay(SimConfig(start_hour=13, end_hour=15, riders=5)).shifts
+    sim.clock = SimClock(SIM_DAY + timedelta(hours=13) - BEIJING)
+    with simulated_time(sim.clock):
+        sim._setup()
+        roster = list(sim.riders.values())
+        at_13, at_14 = RIDERS_PER_HOUR[13], RIDERS_PER_HOUR[14]
+        assert len(roster) == at_13 > at_14
+        assert [r.online for r in roster] == [True] * at_13
+        # Every prefix of the roster has about the female share (0.4).
+        women = sum(r.user.gender == "female" for r in roster[:at_14])
+        assert women == round(at_14 * 0.4)
+        busy = roster[-1]
+        order = order_services.order_create(
+            customer=sim.customers[0],
+            kind=Kind.CUSTOM,
+            pickup_building=sim.buildings["C1"],
+            dropoff_building=sim.buildings["J1"],
+            description="simulated",
+            details={"offered_price_fen": 600},
+        )
+        order_services.order_accept(order=order, rider=busy.user)
+        sim.clock.advance(3600)
+        sim._roster(3600, 7200)
+        online = RiderProfile.objects.filter(user__in=[r.user for r in roster], online=True)
+        assert online.count() == at_14 + 1  # the busy rider finishes first
+        assert busy.online and busy.leaving
+        assert not any(r.online for r in roster[at_14:-1])
+        # Back at the busier hour, the same riders come back through the online switch.
+        sim._roster(0, 7200)
+        assert online.count() == at_13 and not busy.leaving
+        assert Shift.objects.filter(rider__in=[r.user for r in roster[at_14:-1]]).count() == (
+            at_13 - at_14 - 1
+        )
