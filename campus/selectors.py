@@ -9,6 +9,21 @@ def campus_default() -> Campus | None:
     return Campus.objects.order_by("pk").first()
 
 
+# Shapes stay out of the remembered buildings: ordering and tracking never draw them, and each one
+# costs a GEOS read at every recall.
+_REMEMBERED = Building.objects.select_related("campus").defer(
+    "footprint", "campus__bounds", "campus__center"
+)
+
+
+def building_remembered(pk: int) -> Building | None:
+    """A building with its campus (no shapes), remembered a few seconds (campus_errand.memo):
+    every quote, order and tracking socket reads the same few dozen rows again."""
+    from campus_errand.memo import remembered
+
+    return remembered(f"building:{pk}", lambda: _REMEMBERED.filter(pk=pk).first())
+
+
 def building_list(*, campus: Campus | None = None) -> QuerySet[Building]:
     qs = Building.objects.select_related("campus").order_by("kind", "code")
     return qs.filter(campus=campus) if campus else qs

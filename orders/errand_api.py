@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campus.models import Building
-from campus_errand.memo import remembered
+from campus.selectors import building_remembered
 from orders import pricing, rules, selectors, services
 from orders.kinds import DETAIL_FIELDS, details_form, order_input_clean
 from orders.models import (
@@ -67,10 +67,6 @@ class DetailsField(serializers.JSONField):
 BUILDINGS = Building.objects.select_related("campus")
 
 
-# Shapes stay out: ordering never draws them, and each one costs a GEOS read at every recall.
-_REMEMBERED = BUILDINGS.defer("footprint", "campus__bounds", "campus__center")
-
-
 class BuildingField(serializers.PrimaryKeyRelatedField):
     """A building by id, remembered a few seconds (campus_errand/memo.py): every quote and order
     names two, and buildings change a few times a term."""
@@ -85,7 +81,7 @@ class BuildingField(serializers.PrimaryKeyRelatedField):
             pk = int(data)
         except ValueError:
             self.fail("incorrect_type", data_type=type(data).__name__)
-        building = remembered(f"building:{pk}", lambda: _REMEMBERED.filter(pk=pk).first())
+        building = building_remembered(pk)
         if building is None:
             self.fail("does_not_exist", pk_value=data)
         return building

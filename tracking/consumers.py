@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from orders.errors import OrderError
 from orders.permissions import user_can_view_order
-from orders.selectors import order_detail_qs
+from orders.selectors import order_for_snapshot
 from orders.status import WITH_RIDER
 from tracking import broadcast, history, live, services, stats
 from tracking.fanout import order_fanout
@@ -42,7 +42,7 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _snapshot(user, number: str) -> dict | None:
-    order = order_detail_qs().filter(number=number).first()
+    order = order_for_snapshot(number)
     if order is None or not user_can_view_order(user, order):
         return None
     return order_snapshot(order, user)

@@ -648,13 +648,18 @@ def off_the_drawn_path(told: Told | None, origin: dict | None, own_m: float) -> 
 
 
 def _others_for(riders: set[int]) -> dict[int, list]:
+    from campus.selectors import building_remembered
     from orders.models import Order
 
     found: dict[int, list] = {r: [] for r in riders}
-    rows = Order.objects.filter(rider_id__in=riders, status__in=WITH_RIDER).select_related(
-        "pickup_building", "dropoff_building"
-    )
-    for other in rows:
+    # Only the columns an estimate reads, no joins: the buildings (and so the campus) come from
+    # the memo. A socket's snapshot runs this.
+    for other in Order.objects.filter(rider_id__in=riders, status__in=WITH_RIDER).only(
+        *_TICK_FIELDS
+    ):
+        other.pickup_building = building_remembered(other.pickup_building_id)
+        other.dropoff_building = building_remembered(other.dropoff_building_id)
+        other.campus = other.dropoff_building.campus
         found[other.rider_id].append(other)
     return found
 

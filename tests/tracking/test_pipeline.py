@@ -20,6 +20,7 @@ from campus_errand.asgi import application
 from orders import services as order_services
 from orders.status import Status
 from riders import services as rider_services
+from tests import factories
 from tests.factories import point_in
 from tracking import broadcast, consumers, history, live, services, stats
 from tracking.fanout import order_fanout
@@ -72,6 +73,24 @@ def test_a_fix_is_validated_and_routed_from_the_cache_alone(campus, rider_male, 
     inserts = [q for q in queries.captured_queries if "INSERT INTO" in q["sql"]]
     assert len(inserts) == 1
     assert TrackPoint.objects.filter(rider=rider_male).count() == 2
+
+
+def test_a_sockets_snapshot_reads_four_light_queries(campus, student, carrying):
+    # Every order socket opens with a snapshot, and a crowd reconnects at once after a deploy:
+    # the order with its rider, its events, its chat and (unless an estimate was just told) the
+    # rider's orders; the buildings and the campus come from the memo (campus_errand/memo.py),
+    # the customer is not read.
+    consumers._snapshot(student, carrying.number)  # fills the memo
+
+    with CaptureQueriesContext(connection) as queries:
+        snapshot = consumers._snapshot(student, carrying.number)
+
+    sqls = [q["sql"] for q in queries.captured_queries]
+    assert len(sqls) <= 4, sqls
+    assert not any("campus_building" in sql or "campus_campus" in sql for sql in sqls)
+    assert snapshot["dropoff"]["name"] == carrying.dropoff_building.display_name
+    assert snapshot["viewer"] == "customer" and snapshot["rider"]["name"]
+    assert consumers._snapshot(factories.make_user(), carrying.number) is None  # a stranger
 
 
 def test_routing_follows_transitions_of_a_cached_rider(
