@@ -390,3 +390,32 @@ def test_api_clients_authenticate_sockets_with_a_token(order, rider_male):
     connected, snapshot, refused = run(scenario)
     assert connected and snapshot["status"] == "accepted"
     assert refused == FORBIDDEN
+
+
+def test_a_token_decides_who_a_socket_is_even_beside_a_session_cookie(order, student):
+    # The customer's browser session, but a stranger's token: the token decides, and the
+    # stranger may not watch the order. A token socket's scope carries no session.
+    from rest_framework.authtoken.models import Token
+
+    from tracking.auth import TokenAuthMiddleware
+
+    somebody = factories.make_user()
+    stranger = Token.objects.create(user=somebody).key
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen.update(scope)
+
+    async def scenario():
+        ws = await socket(f"/ws/orders/{order.number}/?token={stranger}", student)
+        refused = await refusal_code(ws)
+        own = await socket(f"/ws/orders/{order.number}/", student)
+        connected, _ = await own.connect()
+        await own.disconnect()
+        probe = TokenAuthMiddleware(app)
+        await probe({"type": "websocket", "query_string": f"token={stranger}".encode()}, None, None)
+        return refused, connected
+
+    refused, connected = run(scenario)
+    assert refused == FORBIDDEN and connected
+    assert "session" not in seen and seen["user"] == somebody
