@@ -11,7 +11,9 @@ class TrackPoint(models.Model):
     rider = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="track_points"
     )
-    point = models.PointField(srid=4326)
+    # No spatial index: tracks are read by rider and time, never by place, and an R-tree (GiST
+    # on PostGIS) updated for every fix was most of the cost of writing the history.
+    point = models.PointField(srid=4326, spatial_index=False)
     accuracy_m = models.FloatField(null=True, blank=True)
     recorded_at = models.DateTimeField(help_text=_("The phone's own timestamp."))
     received_at = models.DateTimeField(auto_now_add=True)
@@ -164,7 +166,7 @@ class ArchivedTrackPoint(models.Model):
         "orders.Order", on_delete=models.CASCADE, related_name="archived_track"
     )
     rider = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    point = models.PointField(srid=4326)
+    point = models.PointField(srid=4326, spatial_index=False)  # read by order, never by place
     accuracy_m = models.FloatField(null=True, blank=True)
     recorded_at = models.DateTimeField()
 

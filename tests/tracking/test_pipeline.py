@@ -93,6 +93,25 @@ def test_a_sockets_snapshot_reads_four_light_queries(campus, student, carrying):
     assert consumers._snapshot(factories.make_user(), carrying.number) is None  # a stranger
 
 
+def test_track_tables_carry_no_spatial_index(db):
+    # Tracks are read by rider, order and time; an R-tree / GiST updated for every fix was most
+    # of the cost of writing the history (tracking/migrations/0003).
+    with connection.cursor() as cursor:
+        for table in ("tracking_trackpoint", "tracking_archivedtrackpoint"):
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "SELECT count(*) FROM pg_indexes WHERE tablename = %s"
+                    " AND indexdef ILIKE '%%USING gist%%'",
+                    [table],
+                )
+            else:
+                cursor.execute(
+                    "SELECT spatial_index_enabled FROM geometry_columns WHERE f_table_name = %s",
+                    [table],
+                )
+            assert cursor.fetchone()[0] == 0, table
+
+
 def test_routing_follows_transitions_of_a_cached_rider(
     campus, rider_male, carrying, django_capture_on_commit_callbacks
 ):
