@@ -37,6 +37,7 @@ from orders import services as order_services
 from orders.errors import NotAllowed, OrderError, StepNotReady
 from orders.models import Order, RequiredGender
 from orders.status import WITH_RIDER, Status
+from tracking import broadcast
 
 # Leg 2's slot: from leg 1's planned arrival, this long for leg 2's rider to be there.
 HANDOFF_WINDOW = timedelta(minutes=10)
@@ -159,6 +160,8 @@ def relay_leg2_assign(*, order: Order, rider, now: datetime | None = None) -> Re
     if not won:
         raise NotAllowed(_("Another rider already has this relay."))
     leg2.rider = rider
+    # Her app reloads its board at once and rings for the leg-2 card (no waiting for its poll).
+    broadcast.board_changed_on_commit(rider.pk, number=order.number, reason="relay_leg2")
     return leg2
 
 

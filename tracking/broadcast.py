@@ -198,6 +198,17 @@ def offer_made_on_commit(offer) -> None:
     transaction.on_commit(lambda: send(groups, OFFER_EVENT, payload))
 
 
+BOARD_EVENT = "dispatch.board"
+
+
+def board_changed_on_commit(rider_id: int, *, number: str, reason: str) -> None:
+    """Something new on a rider's board that is neither an offer nor a status of an order they
+    carry (a relay's second leg given to them): the app reloads its board, which rings for the
+    new card."""
+    payload = {"type": "board", "number": number, "reason": reason}
+    transaction.on_commit(lambda: send([rider_group(rider_id)], BOARD_EVENT, payload))
+
+
 def order_at_risk_on_commit(*, order, reason: str, promised_at, predicted_at) -> None:
     payload = {
         "type": "at_risk",

@@ -377,6 +377,9 @@ class RiderConsumer(RelayConsumer):
     async def dispatch_offer(self, event):
         await self.send_text(event.get("text") or _dumps(event["payload"]))
 
+    async def dispatch_board(self, event):
+        await self.send_text(event.get("text") or _dumps(event["payload"]))
+
     async def order_chat(self, event):
         await self.send_text(event.get("text") or _dumps(event["payload"]))
 

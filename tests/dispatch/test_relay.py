@@ -190,6 +190,28 @@ def test_no_relay_is_planned_when_no_admitted_rider_will_have_room_in_time(
     assert not RelayLeg.objects.exists()
 
 
+def test_the_leg_two_rider_hears_of_her_relay_at_once(campus, to_women, man, woman):
+    from django.test import TestCase
+
+    from tests.dispatch.test_offers import listen
+    from tracking import broadcast
+
+    _at_station(to_women, man)
+
+    def assign():
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            dispatch.dispatch_cycle(campus=campus, now=timezone.now())
+
+    message = listen(broadcast.rider_group(woman.pk), assign)
+    assert message["type"] == broadcast.BOARD_EVENT
+    assert message["payload"] == {
+        "type": "board",
+        "number": to_women.number,
+        "reason": "relay_leg2",
+    }
+    assert RelayLeg.objects.get(order=to_women, number=2).rider == woman
+
+
 def test_the_riders_hand_over_through_the_api(api, to_women, man, woman):
     from django.urls import reverse
 
