@@ -45,6 +45,7 @@ from django.db import close_old_connections
 
 from campus.geo import haversine_m
 from campus.graph import campus_graph
+from campus_errand.memo import remembered
 from orders.status import WITH_RIDER, Status
 from tracking import broadcast, live
 
@@ -66,7 +67,6 @@ ROUTE_MOVE_M = 15
 ROUTE_SLACK_M = 30
 FRESH_SECONDS = max(3 * TICK_SECONDS, 15)  # a stored estimate this young serves a snapshot
 PLAN_TTL = 30
-SETTINGS_TTL = 60
 
 # Merchants: functions order -> datetime | None, the time the order is ready at its pickup.
 PREP_PROVIDERS: list[Callable] = []
@@ -129,36 +129,32 @@ def recent_speed(samples: list) -> float | None:
 
 
 def default_speed(campus) -> float:
-    """The campus's usual rider speed: dispatch settings when dispatch has them, else walking."""
-    key = f"eta-speed:{_ns()}:{campus.pk}"
-    speed = cache.get(key)
-    if speed is None:
-        speed = WALKING_MPS
+    """The campus's usual rider speed: dispatch settings when dispatch has them, else walking
+    (remembered a few seconds per process: campus_errand.memo)."""
+
+    def load() -> float:
         found = getattr(campus, "dispatch_settings", None)
-        if found is not None:
-            cycling = getattr(found, "default_travel_mode", "") == "cycling"
-            speed = float(
-                getattr(found, "cycling_speed_mps" if cycling else "walking_speed_mps", speed)
-            )
-        cache.set(key, speed, SETTINGS_TTL)
-    return speed
+        if found is None:
+            return WALKING_MPS
+        cycling = getattr(found, "default_travel_mode", "") == "cycling"
+        return float(
+            getattr(found, "cycling_speed_mps" if cycling else "walking_speed_mps", WALKING_MPS)
+        )
+
+    return remembered(f"eta-speed:{campus.pk}", load)
 
 
 # --- the time at the pickup --------------------------------------------------------------------
 
 
 def handling_seconds(order) -> float:
-    """The kind's handling time at the pickup (orders.ErrandKindSetting), cached a minute."""
-    key = f"eta-handling:{_ns()}:{order.campus_id}:{order.kind}"
-    minutes = cache.get(key)
-    if minutes is None:
-        from orders.pricing import kind_setting_for
+    """The kind's handling time at the pickup (orders.ErrandKindSetting, remembered)."""
+    from orders.pricing import kind_setting_for
 
-        try:
-            minutes = kind_setting_for(order.campus, order.kind).handling_minutes
-        except KeyError:  # a kind orders does not know (yet): no handling time
-            minutes = 0
-        cache.set(key, minutes, SETTINGS_TTL)
+    try:
+        minutes = kind_setting_for(order.campus, order.kind).handling_minutes
+    except KeyError:  # a kind orders does not know (yet): no handling time
+        minutes = 0
     return minutes * 60.0
 
 

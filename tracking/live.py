@@ -112,6 +112,17 @@ def position_get(rider_id: int) -> dict | None:
     return entry["p"] if entry else None
 
 
+def positions_get(rider_ids) -> dict[int, dict | None]:
+    """position_get for many riders in one round trip (the ETA ticker, the ops map)."""
+    ids = list(rider_ids)
+    found = shared_cache().get_many([_key(r) for r in ids]) if ids else {}
+    out = {}
+    for rider_id in ids:
+        entry = found.get(_key(rider_id))
+        out[rider_id] = entry["p"] if entry else None
+    return out
+
+
 def position_set(rider_id: int, position: dict, *, seq: int = 0, at: float = 0.0) -> None:
     """seq: the rider's live fix counter (watchers detect lost pushes by it); at: the fix's
     recorded_at as a POSIX timestamp, the "not older than the last" check."""

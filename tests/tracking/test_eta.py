@@ -8,6 +8,7 @@ the parcel walks 4 DX along the road and DY/2 up to D3's door.
 import math
 import re
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -131,6 +132,23 @@ def test_the_campus_speed_comes_from_the_dispatch_settings(picked_up, campus):
     factories.dispatch_settings(campus, default_travel_mode="cycling", cycling_speed_mps=5.0)
     found = eta.estimate(fresh(picked_up), position=at(-1), samples=[], now=NOW)
     assert found.speed_mps == 5.0
+    # Remembered per process (no cache round trip per estimate), forgotten when it changes.
+    factories.dispatch_settings(campus, default_travel_mode="cycling", cycling_speed_mps=4.0)
+    found = eta.estimate(fresh(picked_up), position=at(-1), samples=[], now=NOW)
+    assert found.speed_mps == 4.0
+
+
+def test_the_ticker_reads_every_riders_position_in_one_round_trip(rider_male, campus):
+    from tracking import live
+
+    other = factories.make_rider(campus, gender="female")
+    factories.set_position(rider_male, dx=1)
+    cache = live.shared_cache()
+    with mock.patch.object(cache, "get_many", wraps=cache.get_many) as get_many:
+        found = eta.positions_of([rider_male.pk, other.pk])
+    assert list(found) == [rider_male.pk]  # she has no live position
+    assert found[rider_male.pk] == live.position_get(rider_male.pk)
+    assert get_many.call_count == 1 and len(get_many.call_args.args[0]) == 2
 
 
 def test_before_pickup_the_handling_time_at_the_pickup_counts(order, rider_male, campus):
