@@ -124,9 +124,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache, channel layer -------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    }
+    # Django's Redis cache, one client per pool instead of one per call (campus_errand/cache.py).
+    CACHES = {"default": {"BACKEND": "campus_errand.cache.RedisCache", "LOCATION": REDIS_URL}}
     CHANNEL_LAYERS = {
         "default": {
             # The pub/sub layer: the core layer drops group messages silently once a process
