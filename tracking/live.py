@@ -257,6 +257,7 @@ redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
 for i = 6, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[5]) end
 return 1
 """
+_COMMIT_SHA = hashlib.sha1(_COMMIT_SCRIPT.encode()).hexdigest()
 MEMO_SECONDS = 30.0
 MEMO_MAX = 10_000
 
@@ -411,9 +412,7 @@ class RedisHotPath:
         make_key = self.cache.make_key
         data, channels = publish
         value = self._dumps({"p": position, "n": seq, "t": at})
-        done = await self._pipe.call(
-            "EVAL",
-            _COMMIT_SCRIPT,
+        args = (
             3,
             make_key(_gen_key(rider_id)),
             make_key(_t_key(rider_id)),
@@ -425,6 +424,14 @@ class RedisHotPath:
             data,
             *channels,
         )
+        # By its digest: Redis neither receives nor hashes the script's text for every fix. A
+        # server that does not know it yet (new, restarted, SCRIPT FLUSH) gets it once by EVAL.
+        try:
+            done = await self._pipe.call("EVALSHA", _COMMIT_SHA, *args)
+        except RuntimeError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            done = await self._pipe.call("EVAL", _COMMIT_SCRIPT, *args)
         if not done:
             self.memo.pop(rider_id, None)
             return False

@@ -62,3 +62,37 @@ def test_idle_watcher_still_receives_the_next_push(order, student, rider_male):
     snapshot, pushed = async_to_sync(scenario)()
     assert snapshot["status"] == "open"
     assert (pushed["type"], pushed["status"]) == ("status", "accepted")
+
+
+def test_the_hot_path_commits_by_digest_and_reloads_a_flushed_script(campus, order, rider_male):
+    # A fix is stored and published by the script's SHA1 (EVALSHA); a Redis that lost its
+    # scripts (restart, SCRIPT FLUSH) is given the text once, and the fix is not lost.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import point_in
+    from tracking import live
+    from tracking import services as tracking
+
+    services.order_accept(order=order, rider=rider_male)
+    live.rider_read(rider_male.pk)
+
+    def fix(seconds: float) -> dict:
+        lat, lng = point_in(campus)
+        at = timezone.now() - timedelta(seconds=30 - seconds)
+        return {"lat": lat, "lng": lng, "accuracy": 5.0, "recorded_at": at}
+
+    async def scenario():
+        hot = live.redis_hot_path()
+        await hot.client.script_flush()
+        layer = get_channel_layer()
+        first = await tracking.alocation_ingest(rider_id=rider_male.pk, layer=layer, **fix(1))
+        known = await hot.client.script_exists(live._COMMIT_SHA)
+        second = await tracking.alocation_ingest(rider_id=rider_male.pk, layer=layer, **fix(2))
+        return first, known, second
+
+    first, known, second = async_to_sync(scenario)()
+    assert known == [True]
+    assert first.position["recorded_at"] < second.position["recorded_at"]
+    assert live.position_get(rider_male.pk) == second.position
