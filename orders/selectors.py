@@ -1,4 +1,4 @@
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
 
 from orders.models import Order, OrderEvent
 from orders.status import ACTIVE
@@ -25,11 +25,17 @@ def order_for_snapshot(number: str) -> Order | None:
     rider and events read from the database, its buildings and campus from the memo
     (campus.selectors.building_remembered). Every socket opens with a snapshot, and a crowd of
     them reconnects at once after a deploy: one join instead of five is most of the query's cost.
-    The customer is not loaded (the snapshot needs only customer_id)."""
+    The customer is not loaded (the snapshot needs only customer_id); ``has_chat`` says whether
+    the order has a chat message at all."""
     from campus.selectors import building_remembered
+    from tracking.models import ChatMessage
 
+    # has_chat: most orders have no chat message, and then tracking.chat reads none.
     order = (
-        Order.objects.select_related("rider").prefetch_related(_events()).filter(number=number)
+        Order.objects.select_related("rider")
+        .prefetch_related(_events())
+        .annotate(has_chat=Exists(ChatMessage.objects.filter(order=OuterRef("pk"))))
+        .filter(number=number)
     ).first()
     if order is None:
         return None

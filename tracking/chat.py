@@ -207,7 +207,9 @@ def chat_state(order, viewer) -> ChatState | None:
     if role is None and reason is None:
         reason = _("Operators read the chat; only the customer and the rider write in it.")
     messages = []
-    if order.rider_id or _ever_had_rider(order):  # never a rider: nothing to read, no query
+    # Never a rider, or no message at all (when the caller knows: orders.selectors
+    # order_for_snapshot): nothing to read, no query.
+    if getattr(order, "has_chat", True) and (order.rider_id or _ever_had_rider(order)):
         messages = [message_payload(m) for m in messages_for(order)]
     return ChatState(
         role=role,

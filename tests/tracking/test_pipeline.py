@@ -75,22 +75,31 @@ def test_a_fix_is_validated_and_routed_from_the_cache_alone(campus, rider_male, 
     assert TrackPoint.objects.filter(rider=rider_male).count() == 2
 
 
-def test_a_sockets_snapshot_reads_four_light_queries(campus, student, carrying):
+def test_a_sockets_snapshot_reads_a_few_light_queries(campus, student, carrying, rider_male):
     # Every order socket opens with a snapshot, and a crowd reconnects at once after a deploy:
-    # the order with its rider, its events, its chat and (unless an estimate was just told) the
-    # rider's orders; the buildings and the campus come from the memo (campus_errand/memo.py),
-    # the customer is not read.
+    # the order with its rider (and whether it has a chat), its events, the chat only if it has
+    # one, and (unless an estimate was just told) the rider's orders; the buildings and the
+    # campus come from the memo (campus_errand/memo.py), the customer is not read.
+    from tracking import chat
+
     consumers._snapshot(student, carrying.number)  # fills the memo
 
     with CaptureQueriesContext(connection) as queries:
         snapshot = consumers._snapshot(student, carrying.number)
 
     sqls = [q["sql"] for q in queries.captured_queries]
-    assert len(sqls) <= 4, sqls
+    assert len(sqls) <= 3, sqls
     assert not any("campus_building" in sql or "campus_campus" in sql for sql in sqls)
     assert snapshot["dropoff"]["name"] == carrying.dropoff_building.display_name
     assert snapshot["viewer"] == "customer" and snapshot["rider"]["name"]
+    assert snapshot["chat"]["messages"] == []
     assert consumers._snapshot(factories.make_user(), carrying.number) is None  # a stranger
+
+    chat.chat_post(order=carrying, sender=rider_male, quick="downstairs")
+    with CaptureQueriesContext(connection) as queries:
+        snapshot = consumers._snapshot(student, carrying.number)
+    assert len(queries.captured_queries) <= 4
+    assert [m["role"] for m in snapshot["chat"]["messages"]] == ["rider"]
 
 
 def test_track_tables_carry_no_spatial_index(db):
