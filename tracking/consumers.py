@@ -136,11 +136,13 @@ class OrderConsumer(RelayConsumer):
     async def connect(self):
         user = self.scope["user"]
         number = self.scope["url_route"]["kwargs"]["number"]
-        self._out: deque = deque()  # [is_location, text] waiting for the socket, in order
+        # Made on first use: most watchers are idle most of the time, and a thousand of them
+        # per process should cost little memory.
+        self._out: deque | None = None  # [is_location, text] waiting for the socket, in order
         self._flushing = False
         self._timer = None
         self._last_location = 0.0
-        self._seen: dict[int, int] = {}  # rider -> last live fix counter relayed
+        self._seen: dict[int, int] | None = None  # rider -> last live fix counter relayed
         if not user.is_authenticated:
             await self.close(code=FORBIDDEN)
             return
@@ -200,7 +202,7 @@ class OrderConsumer(RelayConsumer):
         if isinstance(content, dict) and content.get("type") == "resync":
             snapshot = await _snapshot_for(self.scope, self.scope["url_route"]["kwargs"]["number"])
             if snapshot:
-                self._seen.clear()
+                self._seen = None
                 self._live = snapshot["status"] in WITH_RIDER
                 await self._enqueue(False, _dumps(snapshot))
 
@@ -209,7 +211,7 @@ class OrderConsumer(RelayConsumer):
         # Pushes follow the rider only while the order is with them: whatever location is still
         # in flight when it is delivered (or released, cancelled) must not reach the watcher.
         self._live = payload.get("status") in WITH_RIDER
-        self._seen.clear()
+        self._seen = None
         await self._enqueue(False, event.get("text") or _dumps(payload))
 
     async def order_eta(self, event):
@@ -226,12 +228,15 @@ class OrderConsumer(RelayConsumer):
         n = event.get("n")
         if n is not None:
             rider = event["rider"]
-            last = self._seen.get(rider)
+            seen = self._seen
+            if seen is None:
+                seen = self._seen = {}
+            last = seen.get(rider)
             if last is not None and n > last + 1:
                 stats.loss("sequence_gap", n - last - 1, f"rider {rider} on {self.group}")
-            self._seen[rider] = n
+            seen[rider] = n
         else:  # a fix that came over HTTP has no counter: count afresh from the next one
-            self._seen.clear()
+            self._seen = None
         text = event.get("text") or _dumps(event["payload"])
         now = self._loop_time()
         if (
@@ -247,15 +252,20 @@ class OrderConsumer(RelayConsumer):
             self._out[-1][1] = text
             stats.incr("coalesced")
         else:
-            self._out.append([True, text])
+            self._waiting().append([True, text])
         self._schedule(self._last_location + MIN_LOCATION_INTERVAL - now)
 
     async def _enqueue(self, is_location: bool, text: str) -> None:
         if not self._out and not self._flushing:
             await self._write(text)
             return
-        self._out.append([is_location, text])
+        self._waiting().append([is_location, text])
         self._schedule(0)
+
+    def _waiting(self) -> deque:
+        if self._out is None:
+            self._out = deque()
+        return self._out
 
     def _schedule(self, delay: float) -> None:
         if self._timer is None and not self._flushing:
