@@ -5,7 +5,9 @@ promotional grant, as the demo seed does); simulated riders move along the campu
 a simulated clock, post their live positions (``tracking.live``) and press the same buttons
 through the same functions as the rider app (``order_accept`` / ``offer_accept``,
 ``order_transition`` to picked up, delivering and delivered with the customer's code); the
-dispatcher cycle (``dispatch.services.dispatch_cycle``) runs on the simulated clock.
+dispatcher cycle (``dispatch.services.dispatch_cycle``) runs on the simulated clock. Riders
+come and go by the hour (``RIDERS_PER_HOUR``, through the rider's own online switch) unless a
+fixed number is given.
 
 The clock: ``django.utils.timezone.now`` is patched to the simulated time for the run, so every
 timestamp the services write (created, accepted, delivered, promised) is simulated time.
