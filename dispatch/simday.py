@@ -38,7 +38,7 @@ from pathlib import Path
 from unittest import mock
 
 from django.conf import settings as django_settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from campus.geo import haversine_m
 from campus.graph import campus_graph
@@ -634,6 +634,10 @@ class SimDay:
                     self._roster(t, total)
             if t >= total and not pending and not self._anything_active():
                 break
+            # The day is one transaction that never commits while it runs: the services'
+            # after-commit work (socket pushes, credit refreshes) would never run, yet pile up,
+            # and Django scans that pile at every rolled-back savepoint (most of a day's time).
+            connection.run_on_commit.clear()
             t += step
             self.clock.advance(step)
             bar.update(t)
