@@ -319,15 +319,19 @@ class SimDay:
         hour = hours[min(int(t // 3600), len(hours) - 1)] if t < total else hours[-1]
         wanted = self._riders_wanted(hour)
         for i, rider in enumerate(self.riders.values()):
+            # The services read the rider's profile from the user object the simulated phone
+            # holds: it gets the profile as the switch left it.
             if i < wanted:
                 rider.leaving = False
                 if not rider.online:
-                    riders.rider_set_online(user=rider.user, online=True)
+                    rider.user.rider_profile = riders.rider_set_online(user=rider.user, online=True)
                     rider.online, rider.replan = True, True
             elif rider.online:
                 rider.leaving = True
                 if not self._carrying(rider) and not self._leg2_of(rider):
-                    riders.rider_set_online(user=rider.user, online=False)
+                    rider.user.rider_profile = riders.rider_set_online(
+                        user=rider.user, online=False
+                    )
                     rider.online, rider.target, rider.path = False, None, []
 
     def _leg2_of(self, rider: SimRider) -> bool:

@@ -157,3 +157,31 @@ def test_riders_come_and_go_by_the_hour_and_the_busy_finish_first():
         assert Shift.objects.filter(rider__in=[r.user for r in roster[at_14:-1]]).count() == (
             at_13 - at_14 - 1
         )
+
+
+def test_a_rider_whose_shift_starts_later_can_take_orders():
+    from datetime import timedelta
+
+    from dispatch.simday import BEIJING, RIDERS_PER_HOUR, SIM_DAY, SimClock, simulated_time
+    from orders import services as order_services
+    from orders.models import Kind
+
+    assert RIDERS_PER_HOUR[14] < RIDERS_PER_HOUR[16]
+    sim = SimDay(SimConfig(start_hour=14, end_hour=17, progress=False))
+    sim.clock = SimClock(SIM_DAY + timedelta(hours=14) - BEIJING)
+    with simulated_time(sim.clock):
+        sim._setup()
+        late = list(sim.riders.values())[-1]
+        assert not late.online
+        sim.clock.advance(7200)
+        sim._roster(7200, 10800)  # 16:00: her shift starts
+        order = order_services.order_create(
+            customer=sim.customers[0],
+            kind=Kind.CUSTOM,
+            pickup_building=sim.buildings["C1"],
+            dropoff_building=sim.buildings["J1"],
+            description="simulated",
+            details={"offered_price_fen": 600},
+        )
+        assert late.online
+        assert order_services.order_accept(order=order, rider=late.user).rider == late.user

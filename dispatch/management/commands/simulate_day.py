@@ -66,8 +66,9 @@ class Command(BaseCommand):
         rows = []
         for policy, stations in runs:
             self.stderr.write(f"{policy}{'' if stations else ' (no stations)'}:")
-            config = SimConfig(policy=policy, stations=stations, **base)
-            rows.append(SimDay(config).run(keep=o["keep"]))
+            sim = SimDay(SimConfig(policy=policy, stations=stations, **base))
+            rows.append(sim.run(keep=o["keep"]))
+            self._refusals(sim)
         title = f"Campus {o['campus']}, {start}:00-{end}:00, seed {o['seed']}"
         self.stdout.write(title)
         self.stdout.write(markdown_table(rows))
@@ -75,6 +76,15 @@ class Command(BaseCommand):
             save_report(rows, out=out, name="simulate_day", title=title)
             self.stdout.write(
                 f"saved {out}/simulate_day.json, .md" + (", .svg" if rows[1:] else "")
+            )
+
+    def _refusals(self, sim: SimDay) -> None:
+        """A simulated rider's button the services refused is a bug in the simulator or in the
+        services: say so (the run goes on)."""
+        if sim.errors:
+            self.stderr.write(
+                f"  {len(sim.errors)} refused action(s), the first: {sim.errors[0]}",
+                style_func=self.style.WARNING,
             )
 
     def _targets(self, base: dict, out: Path | None) -> None:
