@@ -45,7 +45,6 @@ from django.db import close_old_connections
 
 from campus.geo import haversine_m
 from campus.graph import campus_graph
-from campus_errand.memo import remembered
 from orders.status import WITH_RIDER, Status
 from tracking import broadcast, live
 
@@ -67,6 +66,7 @@ ROUTE_MOVE_M = 15
 ROUTE_SLACK_M = 30
 FRESH_SECONDS = max(3 * TICK_SECONDS, 15)  # a stored estimate this young serves a snapshot
 PLAN_TTL = 30
+SETTINGS_TTL = 60
 
 # Merchants: functions order -> datetime | None, the time the order is ready at its pickup.
 PREP_PROVIDERS: list[Callable] = []
@@ -129,32 +129,36 @@ def recent_speed(samples: list) -> float | None:
 
 
 def default_speed(campus) -> float:
-    """The campus's usual rider speed: dispatch settings when dispatch has them, else walking
-    (remembered a few seconds per process: campus_errand.memo)."""
-
-    def load() -> float:
+    """The campus's usual rider speed: dispatch settings when dispatch has them, else walking."""
+    key = f"eta-speed:{_ns()}:{campus.pk}"
+    speed = cache.get(key)
+    if speed is None:
+        speed = WALKING_MPS
         found = getattr(campus, "dispatch_settings", None)
-        if found is None:
-            return WALKING_MPS
-        cycling = getattr(found, "default_travel_mode", "") == "cycling"
-        return float(
-            getattr(found, "cycling_speed_mps" if cycling else "walking_speed_mps", WALKING_MPS)
-        )
-
-    return remembered(f"eta-speed:{campus.pk}", load)
+        if found is not None:
+            cycling = getattr(found, "default_travel_mode", "") == "cycling"
+            speed = float(
+                getattr(found, "cycling_speed_mps" if cycling else "walking_speed_mps", speed)
+            )
+        cache.set(key, speed, SETTINGS_TTL)
+    return speed
 
 
 # --- the time at the pickup --------------------------------------------------------------------
 
 
 def handling_seconds(order) -> float:
-    """The kind's handling time at the pickup (orders.ErrandKindSetting, remembered)."""
-    from orders.pricing import kind_setting_for
+    """The kind's handling time at the pickup (orders.ErrandKindSetting), cached a minute."""
+    key = f"eta-handling:{_ns()}:{order.campus_id}:{order.kind}"
+    minutes = cache.get(key)
+    if minutes is None:
+        from orders.pricing import kind_setting_for
 
-    try:
-        minutes = kind_setting_for(order.campus, order.kind).handling_minutes
-    except KeyError:  # a kind orders does not know (yet): no handling time
-        minutes = 0
+        try:
+            minutes = kind_setting_for(order.campus, order.kind).handling_minutes
+        except KeyError:  # a kind orders does not know (yet): no handling time
+            minutes = 0
+        cache.set(key, minutes, SETTINGS_TTL)
     return minutes * 60.0
 
 
@@ -644,18 +648,13 @@ def off_the_drawn_path(told: Told | None, origin: dict | None, own_m: float) -> 
 
 
 def _others_for(riders: set[int]) -> dict[int, list]:
-    from campus.selectors import building_remembered
     from orders.models import Order
 
     found: dict[int, list] = {r: [] for r in riders}
-    # Only the columns an estimate reads, no joins: the buildings (and so the campus) come from
-    # the memo. A socket's snapshot runs this.
-    for other in Order.objects.filter(rider_id__in=riders, status__in=WITH_RIDER).only(
-        *_TICK_FIELDS
-    ):
-        other.pickup_building = building_remembered(other.pickup_building_id)
-        other.dropoff_building = building_remembered(other.dropoff_building_id)
-        other.campus = other.dropoff_building.campus
+    rows = Order.objects.filter(rider_id__in=riders, status__in=WITH_RIDER).select_related(
+        "pickup_building", "dropoff_building"
+    )
+    for other in rows:
         found[other.rider_id].append(other)
     return found
 

@@ -132,10 +132,6 @@ def test_the_campus_speed_comes_from_the_dispatch_settings(picked_up, campus):
     factories.dispatch_settings(campus, default_travel_mode="cycling", cycling_speed_mps=5.0)
     found = eta.estimate(fresh(picked_up), position=at(-1), samples=[], now=NOW)
     assert found.speed_mps == 5.0
-    # Remembered per process (no cache round trip per estimate), forgotten when it changes.
-    factories.dispatch_settings(campus, default_travel_mode="cycling", cycling_speed_mps=4.0)
-    found = eta.estimate(fresh(picked_up), position=at(-1), samples=[], now=NOW)
-    assert found.speed_mps == 4.0
 
 
 def test_the_ticker_reads_every_riders_position_in_one_round_trip(rider_male, campus):
