@@ -253,6 +253,8 @@ TRACK_ARCHIVE_DAYS = env.int("TRACK_ARCHIVE_DAYS", default=180)
 TRACKING_CHAT_CLOSE_HOURS = env.float("TRACKING_CHAT_CLOSE_HOURS", default=2.0)
 # How often each socket server re-estimates the ETA of the orders watched in it (0: never).
 TRACKING_ETA_TICK_SECONDS = env.float("TRACKING_ETA_TICK_SECONDS", default=10.0)
+# Threads per socket server process for the sockets' database work (tracking/threads.py).
+TRACKING_SOCKET_DB_THREADS = env.int("TRACKING_SOCKET_DB_THREADS", default=1)
 
 # --- product settings -----------------------------------------------------------------------
 DEMO_CAMPUS_FILE = BASE_DIR / "campus" / "data" / "demo_campus.geojson"

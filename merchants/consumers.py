@@ -13,6 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from merchants.models import Merchant
 from merchants.permissions import can_run_merchant
 from tracking import broadcast
+from tracking.auth import socket_user
 
 FORBIDDEN = 4403
 
@@ -29,7 +30,7 @@ class MerchantInboxConsumer(AsyncWebsocketConsumer):
     group = None
 
     async def connect(self):
-        user = self.scope["user"]
+        user = await socket_user(self.scope)
         merchant_id = None
         if user.is_authenticated:
             merchant_id = await _merchant_for(user, self.scope["url_route"]["kwargs"]["slug"])

@@ -30,6 +30,7 @@ from orders.permissions import user_can_view_order
 from orders.selectors import order_for_snapshot
 from orders.status import WITH_RIDER
 from tracking import broadcast, history, live, services, stats
+from tracking.auth import TokenUser, socket_user
 from tracking.fanout import order_fanout
 from tracking.snapshot import order_snapshot
 from tracking.threads import for_scope
@@ -143,7 +144,9 @@ class OrderConsumer(RelayConsumer):
         self._timer = None
         self._last_location = 0.0
         self._seen: dict[int, int] | None = None  # rider -> last live fix counter relayed
-        if not user.is_authenticated:
+        # A token's user is read with the snapshot (one trip to a thread), which refuses anyone
+        # who may not see the order; an anonymous browser is refused at once.
+        if not isinstance(user, TokenUser) and not user.is_authenticated:
             await self.close(code=FORBIDDEN)
             return
         # Join before reading the snapshot, so that no change falls between the two; what
@@ -409,7 +412,7 @@ class OpsConsumer(RelayConsumer):
     joined: tuple[str, ...] = ()
 
     async def connect(self):
-        user = self.scope["user"]
+        user = await socket_user(self.scope)
         if not (user.is_authenticated and user.is_staff):
             await self.close(code=FORBIDDEN)
             return

@@ -40,11 +40,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 from django.conf import settings
-from django.core.cache import cache
 from django.db import close_old_connections
 
 from campus.geo import haversine_m
 from campus.graph import campus_graph
+from campus_errand.compiled import Compiled
 from orders.status import WITH_RIDER, Status
 from tracking import broadcast, live
 
@@ -66,6 +66,9 @@ ROUTE_MOVE_M = 15
 ROUTE_SLACK_M = 30
 FRESH_SECONDS = max(3 * TICK_SECONDS, 15)  # a stored estimate this young serves a snapshot
 PLAN_TTL = 30
+# Speed samples and the estimates last told, written together (one round trip): long enough for
+# a sample window and for the ticker's comparisons; how fresh either is goes by its own times.
+STORE_TTL = max(FRESH_SECONDS * 4, SAMPLE_WINDOW_S * 2)
 SETTINGS_TTL = 60
 
 # Merchants: functions order -> datetime | None, the time the order is ready at its pickup.
@@ -89,6 +92,12 @@ def _ns() -> str:
 # --- speed -------------------------------------------------------------------------------------
 
 
+def _cache():
+    """The process's one cache client (tracking.live.shared_cache): Django's `cache` is one per
+    asyncio task, so each socket's snapshot would open a Redis connection of its own."""
+    return live.shared_cache()
+
+
 def _samples_key(rider_id: int) -> str:
     return f"eta-samples:{_ns()}:{rider_id}"
 
@@ -97,10 +106,14 @@ def _ts(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def speed_observe(rider_id: int, position: dict | None, samples: list | None = None) -> list:
-    """Add the rider's live position to their recent history (once per fix); returns it."""
+def speed_observe(
+    rider_id: int, position: dict | None, samples: list | None = None, *, store: dict | None = None
+) -> list:
+    """Add the rider's live position to their recent history (once per fix); returns it.
+    `samples`: the history as already read; `store`: collects the write for the caller's one
+    set_many (STORE_TTL) instead of writing it here."""
     if samples is None:
-        samples = cache.get(_samples_key(rider_id)) or []
+        samples = _cache().get(_samples_key(rider_id)) or []
     if not position:
         return samples
     at = _ts(position["recorded_at"])
@@ -108,7 +121,10 @@ def speed_observe(rider_id: int, position: dict | None, samples: list | None = N
         return samples
     samples = [s for s in samples if s[0] >= at - SAMPLE_WINDOW_S][-(SAMPLES_MAX - 1) :]
     samples.append((at, position["lng"], position["lat"]))
-    cache.set(_samples_key(rider_id), samples, SAMPLE_WINDOW_S * 2)
+    if store is not None:
+        store[_samples_key(rider_id)] = samples
+    else:
+        _cache().set(_samples_key(rider_id), samples, STORE_TTL)
     return samples
 
 
@@ -128,10 +144,31 @@ def recent_speed(samples: list) -> float | None:
     return min(MAX_SPEED, max(MIN_SPEED, moved_m / moving_s))
 
 
-def default_speed(campus) -> float:
+def _speed_key(campus_id: int) -> str:
+    return f"eta-speed:{_ns()}:{campus_id}"
+
+
+def _handling_key(campus_id: int, kind: str) -> str:
+    return f"eta-handling:{_ns()}:{campus_id}:{kind}"
+
+
+def _settings_keys(orders) -> list[str]:
+    """The cache keys of the settings estimating these orders reads (read them in one trip and
+    pass them as `known`)."""
+    keys = {_speed_key(o.campus_id) for o in orders}
+    keys.update(_handling_key(o.campus_id, o.kind) for o in orders if o.status == Status.ACCEPTED)
+    return list(keys)
+
+
+def _known_or_cached(key: str, known: dict | None):
+    """A cached setting from `known` (read beforehand with the others), else from the cache."""
+    return known.get(key) if known is not None else _cache().get(key)
+
+
+def default_speed(campus, known: dict | None = None) -> float:
     """The campus's usual rider speed: dispatch settings when dispatch has them, else walking."""
-    key = f"eta-speed:{_ns()}:{campus.pk}"
-    speed = cache.get(key)
+    key = _speed_key(campus.pk)
+    speed = _known_or_cached(key, known)
     if speed is None:
         speed = WALKING_MPS
         found = getattr(campus, "dispatch_settings", None)
@@ -140,17 +177,17 @@ def default_speed(campus) -> float:
             speed = float(
                 getattr(found, "cycling_speed_mps" if cycling else "walking_speed_mps", speed)
             )
-        cache.set(key, speed, SETTINGS_TTL)
+        _cache().set(key, speed, SETTINGS_TTL)
     return speed
 
 
 # --- the time at the pickup --------------------------------------------------------------------
 
 
-def handling_seconds(order) -> float:
+def handling_seconds(order, known: dict | None = None) -> float:
     """The kind's handling time at the pickup (orders.ErrandKindSetting), cached a minute."""
-    key = f"eta-handling:{_ns()}:{order.campus_id}:{order.kind}"
-    minutes = cache.get(key)
+    key = _handling_key(order.campus_id, order.kind)
+    minutes = _known_or_cached(key, known)
     if minutes is None:
         from orders.pricing import kind_setting_for
 
@@ -158,7 +195,7 @@ def handling_seconds(order) -> float:
             minutes = kind_setting_for(order.campus, order.kind).handling_minutes
         except KeyError:  # a kind orders does not know (yet): no handling time
             minutes = 0
-        cache.set(key, minutes, SETTINGS_TTL)
+        _cache().set(key, minutes, SETTINGS_TTL)
     return minutes * 60.0
 
 
@@ -409,7 +446,7 @@ def _place(building) -> tuple[float, float]:
     return found
 
 
-def own_stops(order, now: float) -> list[Stop]:
+def own_stops(order, now: float, known: dict | None = None) -> list[Stop]:
     """This order's stops still ahead: its pickup (while not picked up) and its drop-off."""
     dropoff = Stop(*_place(order.dropoff_building))
     if order.status != Status.ACCEPTED:
@@ -417,7 +454,7 @@ def own_stops(order, now: float) -> list[Stop]:
     ready = ready_at(order)
     pickup = Stop(
         *_place(order.pickup_building),
-        service_s=handling_seconds(order),
+        service_s=handling_seconds(order, known),
         not_before=ready.timestamp() if ready else None,
     )
     return [pickup, dropoff]
@@ -452,7 +489,7 @@ def rider_plan(rider_id: int) -> list[tuple[int, str, float, float]] | None:
     """Dispatch's planned stop order for the rider [(order id, "pickup"|"delivery", lng, lat)],
     cached PLAN_TTL seconds; None when dispatch offers no plan."""
     key = f"eta-plan:{_ns()}:{rider_id}"
-    found = cache.get(key)
+    found = _cache().get(key)
     if found is not None:
         return found or None
     plan: list = []
@@ -464,7 +501,7 @@ def rider_plan(rider_id: int) -> list[tuple[int, str, float, float]] | None:
         plan = [(s.order.pk, s.kind, s.building.lng, s.building.lat) for s in route.stops]
     except Exception:  # dispatch not installed, or its planner failed: fall back to FIFO
         logger.debug("eta: no dispatch plan for rider %s", rider_id, exc_info=True)
-    cache.set(key, plan, PLAN_TTL)
+    _cache().set(key, plan, PLAN_TTL)
     return plan or None
 
 
@@ -478,9 +515,11 @@ def estimate(
     graph=None,
     plan: list | None = None,
     distances: "PathDistances | None" = None,
+    known: dict | None = None,
 ) -> Eta | None:
     """The order's ETA, or None when there is nothing to estimate (no rider yet, over, a queue
-    errand whose rider stays at the place). `others`: the rider's other active orders."""
+    errand whose rider stays at the place). `others`: the rider's other active orders; `known`:
+    the cached settings already read (_settings_keys)."""
     from orders.models import Kind
 
     if order.status not in WITH_RIDER or order.rider_id is None or order.kind == Kind.QUEUE:
@@ -493,14 +532,14 @@ def estimate(
     speed = recent_speed(samples or [])
     source = "recent" if speed is not None else "default"
     if speed is None:
-        speed = default_speed(order.campus)
+        speed = default_speed(order.campus, known)
 
     before = None
     if plan:
         before = planned_stops_before(order, plan)
     if before is None:
         before = fifo_stops_before(order, others)
-    mine = own_stops(order, now_ts)
+    mine = own_stops(order, now_ts, known)
     stops = before + mine
 
     delay = 0.0
@@ -647,22 +686,6 @@ def off_the_drawn_path(told: Told | None, origin: dict | None, own_m: float) -> 
     return own_m > told.route_m - moved + ROUTE_SLACK_M
 
 
-def _others_for(riders: set[int]) -> dict[int, list]:
-    from orders.models import Order
-
-    found: dict[int, list] = {r: [] for r in riders}
-    # The buildings' outlines stay in the database: an estimate never reads them, and parsing
-    # each one into GEOS was a tenth of an order socket's snapshot.
-    rows = (
-        Order.objects.filter(rider_id__in=riders, status__in=WITH_RIDER)
-        .select_related("pickup_building", "dropoff_building")
-        .defer("pickup_building__footprint", "dropoff_building__footprint")
-    )
-    for other in rows:
-        found[other.rider_id].append(other)
-    return found
-
-
 _TICK_FIELDS = (
     "id",
     "number",
@@ -678,6 +701,32 @@ _TICK_FIELDS = (
     "accepted_at",
     "created_at",
 )
+
+
+def _rider_orders(rider_id: int):
+    from orders.models import Order
+
+    return (
+        Order.objects.filter(rider_id=rider_id, status__in=WITH_RIDER)
+        .only(*_TICK_FIELDS)
+        .order_by("pk")
+    )
+
+
+# Read by every order socket's snapshot (a crowd of them after a deploy): compiled once.
+_rider_orders_read = Compiled(_rider_orders, int)
+
+
+def _others_of(rider_id: int) -> list:
+    """The rider's orders with her (the stops before the one estimated, itself included), with
+    their buildings from the memo: the estimate reads only their entrances."""
+    from campus.selectors import building_remembered
+
+    rows = _rider_orders_read.all(rider_id)
+    for other in rows:
+        other.pickup_building = building_remembered(other.pickup_building_id)
+        other.dropoff_building = building_remembered(other.dropoff_building_id)
+    return rows
 
 
 def _attach_buildings(orders) -> None:
@@ -709,23 +758,49 @@ def _visible_position(order, position):
     return position if order.status in customer_visible_statuses(order.campus) else None
 
 
-def eta_for_snapshot(
-    order, position: dict | None = None, *, graph=None, distances=None
-) -> dict | None:
+@dataclass
+class SnapshotReads:
+    """What an order's snapshot needs from the cache, read in one round trip (snapshot_reads):
+    the rider's live position, the estimate last told, the rider's speed samples and the
+    settings estimating reads."""
+
+    position: dict | None = None
+    told: "Told | None" = None
+    samples: list | None = None
+    known: dict | None = None
+
+
+def snapshot_reads(order) -> SnapshotReads:
+    if order.rider_id is None:
+        return SnapshotReads()
+    rider = order.rider_id
+    keys = [live.position_key(rider)]
+    if order.status in WITH_RIDER:
+        keys += [_state_key(order.number), _samples_key(rider), *_settings_keys([order])]
+    found = _cache().get_many(keys)
+    return SnapshotReads(
+        position=live.position_in(found, rider),
+        told=_told(found.get(_state_key(order.number))),
+        samples=found.get(_samples_key(rider)) or [],
+        known=found,
+    )
+
+
+def eta_for_snapshot(order, reads: SnapshotReads, *, distances=None) -> dict | None:
     """The estimate a watcher joining now is given: the one last told if it is fresh, else a new
-    one (then stored as told, so that the ticker pushes changes relative to it)."""
+    one (then stored as told, so that the ticker pushes changes relative to it). `reads`: from
+    snapshot_reads(order)."""
     if order.status not in WITH_RIDER or order.rider_id is None:
         return None
-    told = _told(cache.get(_state_key(order.number)))
+    told, position = reads.told, reads.position
     now = datetime.now(UTC)
     if told is not None and now.timestamp() - told.at < FRESH_SECONDS:
         return told.eta
-    if position is None:
-        position = live.position_get(order.rider_id)
     if distances is None:
-        distances = PathDistances(graph if graph is not None else campus_graph(order.campus))
-    samples = speed_observe(order.rider_id, position)
-    others = _others_for({order.rider_id})[order.rider_id]
+        distances = PathDistances(campus_graph(order.campus))
+    store: dict = {}
+    samples = speed_observe(order.rider_id, position, reads.samples, store=store)
+    others = _others_of(order.rider_id)
     plan = rider_plan(order.rider_id) if len(others) > 1 else None
     found = estimate(
         order,
@@ -735,6 +810,7 @@ def eta_for_snapshot(
         now=now,
         plan=plan,
         distances=distances,
+        known=reads.known,
     )
     payload = found.payload() if found else None
     if told is not None and not changed_meaningfully(told.eta, payload):
@@ -743,7 +819,8 @@ def eta_for_snapshot(
     origin = _visible_position(order, position)
     route_from = (origin["lng"], origin["lat"]) if origin else None
     state = Told(payload, route_from, _own_metres(order, origin, distances), now.timestamp())
-    cache.set(_state_key(order.number), state.as_cache(), max(FRESH_SECONDS * 4, 120))
+    store[_state_key(order.number)] = state.as_cache()
+    _cache().set_many(store, STORE_TTL)
     return payload
 
 
@@ -774,15 +851,19 @@ def tick(numbers, *, now: datetime | None = None) -> list[tuple[str, dict]]:
     for row in rows:
         others[row.rider_id].append(row)
     positions = _positions(riders)
-    samples_found = cache.get_many([_samples_key(r) for r in riders])
+    # The riders' speed samples, the estimates last told and the settings: one round trip.
+    found_cached = _cache().get_many(
+        [_samples_key(r) for r in riders]
+        + [_state_key(o.number) for o in orders]
+        + _settings_keys(orders)
+    )
+    store: dict[str, object] = {}  # and one to write the samples and estimates back
     samples = {
-        r: speed_observe(r, positions.get(r), samples_found.get(_samples_key(r)) or [])
+        r: speed_observe(r, positions.get(r), found_cached.get(_samples_key(r)) or [], store=store)
         for r in riders
     }
-    told_raw = cache.get_many([_state_key(o.number) for o in orders])
     trees: dict[int, PathDistances] = {}  # per campus, shared by the whole round
     out: list[tuple[str, dict]] = []
-    store: dict[str, dict] = {}
     for order in orders:
         distances = trees.get(order.campus_id)
         if distances is None:
@@ -799,12 +880,13 @@ def tick(numbers, *, now: datetime | None = None) -> list[tuple[str, dict]]:
                 now=now,
                 plan=rider_plan(rider) if len(mine) > 1 else None,
                 distances=distances,
+                known=found_cached,
             )
         except Exception:
             logger.exception("eta: could not estimate order %s", order.number)
             continue
         payload = found.payload() if found else None
-        told = _told(told_raw.get(_state_key(order.number)))
+        told = _told(found_cached.get(_state_key(order.number)))
         origin = _visible_position(order, position)
         own_m = _own_metres(order, origin, distances) if origin else 0.0
         redraw = off_the_drawn_path(told, origin, own_m)
@@ -823,7 +905,7 @@ def tick(numbers, *, now: datetime | None = None) -> list[tuple[str, dict]]:
             eta_out, route_from, route_m, now.timestamp()
         ).as_cache()
     if store:
-        cache.set_many(store, max(FRESH_SECONDS * 4, 120))
+        _cache().set_many(store, STORE_TTL)
     return out
 
 

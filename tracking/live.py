@@ -116,11 +116,18 @@ def positions_get(rider_ids) -> dict[int, dict | None]:
     """position_get for many riders in one round trip (the ETA ticker, the ops map)."""
     ids = list(rider_ids)
     found = shared_cache().get_many([_key(r) for r in ids]) if ids else {}
-    out = {}
-    for rider_id in ids:
-        entry = found.get(_key(rider_id))
-        out[rider_id] = entry["p"] if entry else None
-    return out
+    return {rider_id: position_in(found, rider_id) for rider_id in ids}
+
+
+def position_key(rider_id: int) -> str:
+    """The rider's live position's key in shared_cache(), for reading it with other keys."""
+    return _key(rider_id)
+
+
+def position_in(found: dict, rider_id: int) -> dict | None:
+    """The rider's position in what a get_many with position_key(rider_id) returned."""
+    entry = found.get(_key(rider_id))
+    return entry["p"] if entry else None
 
 
 def position_set(rider_id: int, position: dict, *, seq: int = 0, at: float = 0.0) -> None:

@@ -4,7 +4,7 @@ fallback when sockets are blocked)."""
 
 from campus.graph import campus_graph
 from orders.status import status_meta
-from tracking import broadcast, chat, eta, live
+from tracking import broadcast, chat, eta
 from tracking.privacy import rider_visible_to
 
 
@@ -27,7 +27,8 @@ def viewer_role(order, viewer) -> str:
 
 def order_snapshot(order, viewer) -> dict:
     """`order` from orders.selectors.order_detail_qs (events prefetched); `viewer` may see it."""
-    position = live.position_get(order.rider_id) if order.rider_id else None
+    reads = eta.snapshot_reads(order)  # one trip to the cache for the position and the ETA
+    position = reads.position
     shown = position if rider_visible_to(order, viewer) else None
     chat_state = chat.chat_state(order, viewer)
     distances = eta.PathDistances(campus_graph(order.campus))  # shared by the path and the ETA
@@ -44,7 +45,7 @@ def order_snapshot(order, viewer) -> dict:
         "route": eta.remaining_route(order, shown, distances=distances),
         # The estimate uses the rider's position even when the viewer may not see it: a time
         # tells nobody where the rider is.
-        "eta": eta.eta_for_snapshot(order, position, distances=distances),
+        "eta": eta.eta_for_snapshot(order, reads, distances=distances),
         "promised_at": order.promised_at.isoformat() if order.promised_at else None,
         "chat": chat_state.payload() if chat_state else None,
     }

@@ -392,6 +392,43 @@ def test_api_clients_authenticate_sockets_with_a_token(order, rider_male):
     assert refused == FORBIDDEN
 
 
+def test_a_tokens_user_is_read_once_in_the_trip_the_socket_makes_anyway(
+    order, student, operator, monkeypatch
+):
+    """An order socket reads its token's user with the snapshot (one trip to a thread, not
+    two); sockets that need the user on the loop (the ops map) read it first."""
+    from rest_framework.authtoken.models import Token
+
+    from tracking import auth
+
+    reads = []
+    real = auth._token_user
+    monkeypatch.setattr(auth, "_token_user", lambda key: reads.append(key) or real(key))
+    own = Token.objects.create(user=student).key
+    staff = Token.objects.create(user=operator).key
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
+
+    async def scenario():
+        ws = WebsocketCommunicator(
+            application, f"/ws/orders/{order.number}/?token={own}", headers=headers
+        )
+        connected, _ = await ws.connect()
+        snapshot = await ws.receive_json_from()
+        await ws.disconnect()
+        ops = WebsocketCommunicator(application, f"/ws/ops/?token={staff}", headers=headers)
+        ops_connected, _ = await ops.connect()
+        await ops.disconnect()
+        customer_at_ops = WebsocketCommunicator(
+            application, f"/ws/ops/?token={own}", headers=headers
+        )
+        return connected, snapshot, ops_connected, await refusal_code(customer_at_ops)
+
+    connected, snapshot, ops_connected, refused = run(scenario)
+    assert connected and snapshot["viewer"] == "customer"
+    assert ops_connected and refused == FORBIDDEN
+    assert reads == [own, staff, own]  # once per socket
+
+
 def test_a_token_decides_who_a_socket_is_even_beside_a_session_cookie(order, student):
     # The customer's browser session, but a stranger's token: the token decides, and the
     # stranger may not watch the order. A token socket's scope carries no session.
