@@ -47,6 +47,7 @@ from campus.graph import campus_graph
 from campus_errand.compiled import Compiled
 from orders.status import WITH_RIDER, Status
 from tracking import broadcast, live
+from tracking.threads import yield_to_loop
 
 logger = logging.getLogger("tracking.eta")
 
@@ -70,6 +71,12 @@ PLAN_TTL = 30
 # a sample window and for the ticker's comparisons; how fresh either is goes by its own times.
 STORE_TTL = max(FRESH_SECONDS * 4, SAMPLE_WINDOW_S * 2)
 SETTINGS_TTL = 60
+YIELD_EVERY = 10  # orders (or rows) of a ticker round between two yields to the event loop
+# A round's pushes go out PUSH_BATCH at a time, PUSH_PAUSE_S apart: when every rider of a busy
+# process has moved since the last round, its few hundred estimates reach the watchers spread
+# over a fraction of a second instead of in one burst ahead of the live positions.
+PUSH_BATCH = 25
+PUSH_PAUSE_S = 0.025
 
 # Merchants: functions order -> datetime | None, the time the order is ready at its pickup.
 PREP_PROVIDERS: list[Callable] = []
@@ -160,25 +167,32 @@ def _settings_keys(orders) -> list[str]:
     return list(keys)
 
 
-def _known_or_cached(key: str, known: dict | None):
-    """A cached setting from `known` (read beforehand with the others), else from the cache."""
-    return known.get(key) if known is not None else _cache().get(key)
+def _setting(key: str, known: dict | None, load: Callable[[], float]) -> float:
+    """A cached setting: from `known` (read beforehand with the others) or the cache, else
+    loaded and cached SETTINGS_TTL -- and added to `known`, so that the round's next orders
+    neither read nor load it again."""
+    value = known.get(key) if known is not None else _cache().get(key)
+    if value is None:
+        value = load()
+        _cache().set(key, value, SETTINGS_TTL)
+        if known is not None:
+            known[key] = value
+    return value
 
 
 def default_speed(campus, known: dict | None = None) -> float:
     """The campus's usual rider speed: dispatch settings when dispatch has them, else walking."""
-    key = _speed_key(campus.pk)
-    speed = _known_or_cached(key, known)
-    if speed is None:
-        speed = WALKING_MPS
+
+    def load() -> float:
         found = getattr(campus, "dispatch_settings", None)
-        if found is not None:
-            cycling = getattr(found, "default_travel_mode", "") == "cycling"
-            speed = float(
-                getattr(found, "cycling_speed_mps" if cycling else "walking_speed_mps", speed)
-            )
-        _cache().set(key, speed, SETTINGS_TTL)
-    return speed
+        if found is None:
+            return WALKING_MPS
+        cycling = getattr(found, "default_travel_mode", "") == "cycling"
+        return float(
+            getattr(found, "cycling_speed_mps" if cycling else "walking_speed_mps", WALKING_MPS)
+        )
+
+    return _setting(_speed_key(campus.pk), known, load)
 
 
 # --- the time at the pickup --------------------------------------------------------------------
@@ -186,17 +200,16 @@ def default_speed(campus, known: dict | None = None) -> float:
 
 def handling_seconds(order, known: dict | None = None) -> float:
     """The kind's handling time at the pickup (orders.ErrandKindSetting), cached a minute."""
-    key = _handling_key(order.campus_id, order.kind)
-    minutes = _known_or_cached(key, known)
-    if minutes is None:
+
+    def load() -> float:
         from orders.pricing import kind_setting_for
 
         try:
-            minutes = kind_setting_for(order.campus, order.kind).handling_minutes
+            return kind_setting_for(order.campus, order.kind).handling_minutes
         except KeyError:  # a kind orders does not know (yet): no handling time
-            minutes = 0
-        _cache().set(key, minutes, SETTINGS_TTL)
-    return minutes * 60.0
+            return 0
+
+    return _setting(_handling_key(order.campus_id, order.kind), known, load) * 60.0
 
 
 def ready_at(order) -> datetime | None:
@@ -836,13 +849,21 @@ def tick(numbers, *, now: datetime | None = None) -> list[tuple[str, dict]]:
     riders_q = Order.objects.filter(number__in=list(watched), status__in=WITH_RIDER).values(
         "rider_id"
     )
-    rows = list(
+    rows = []
+    query = (
         Order.objects.filter(status__in=WITH_RIDER, rider_id__in=riders_q)
         .select_related("campus")
         .only(*_TICK_FIELDS, "campus__id", "campus__tracking_visible_from")
         .order_by("pk")
     )
+    # The round runs beside the sockets' event loop: it lets the loop in every few milliseconds
+    # of its work (tracking.threads.yield_to_loop), here between chunks of rows.
+    for row in query.iterator(chunk_size=YIELD_EVERY):
+        rows.append(row)
+        if len(rows) % YIELD_EVERY == 0:
+            yield_to_loop()
     _attach_buildings(rows)
+    yield_to_loop()
     orders = [o for o in rows if o.number in watched]
     if not orders:
         return []
@@ -864,7 +885,9 @@ def tick(numbers, *, now: datetime | None = None) -> list[tuple[str, dict]]:
     }
     trees: dict[int, PathDistances] = {}  # per campus, shared by the whole round
     out: list[tuple[str, dict]] = []
-    for order in orders:
+    for done, order in enumerate(orders):
+        if done % YIELD_EVERY == 0:
+            yield_to_loop()
         distances = trees.get(order.campus_id)
         if distances is None:
             distances = trees[order.campus_id] = PathDistances(campus_graph(order.campus))
@@ -971,6 +994,18 @@ def _tick_in_thread(numbers) -> list[tuple[str, dict]]:
         close_old_connections()
 
 
+async def _push_paced(layer, messages) -> None:
+    for start in range(0, len(messages), PUSH_BATCH):
+        if start:
+            await asyncio.sleep(PUSH_PAUSE_S)
+        await asyncio.gather(
+            *(
+                broadcast.push(layer, [broadcast.order_group(number)], message)
+                for number, message in messages[start : start + PUSH_BATCH]
+            )
+        )
+
+
 async def _ticker() -> None:
     from channels.layers import get_channel_layer
 
@@ -983,8 +1018,7 @@ async def _ticker() -> None:
             continue
         try:
             messages = await loop.run_in_executor(_executor, _tick_in_thread, numbers)
-            for number, message in messages:
-                await broadcast.push(layer, [broadcast.order_group(number)], message)
+            await _push_paced(layer, messages)
         except asyncio.CancelledError:
             raise
         except Exception:  # keep ticking: the next round may well work

@@ -147,6 +147,70 @@ def test_the_ticker_reads_every_riders_position_in_one_round_trip(rider_male, ca
     assert get_many.call_count == 1 and len(get_many.call_args.args[0]) == 2
 
 
+def test_a_ticker_round_reads_the_cache_once_and_loads_each_setting_once(campus, student):
+    """Speed samples, estimates last told and settings in one read, written back in one; a
+    setting missing from the cache is loaded once per round, not once per order."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tracking import live
+
+    riders = [factories.make_rider(campus, gender="male") for _ in range(3)]
+    numbers = []
+    for i, rider in enumerate(riders):
+        placed = factories.make_order(customer=student, campus=campus)
+        services.order_accept(order=placed, rider=rider)
+        factories.set_position(rider, dx=i)
+        numbers.append(placed.number)
+    cache = live.shared_cache()
+    with (
+        mock.patch.object(cache, "get_many", wraps=cache.get_many) as get_many,
+        mock.patch.object(cache, "set_many", wraps=cache.set_many) as set_many,
+        CaptureQueriesContext(connection) as queries,
+    ):
+        pushed = eta.tick(numbers, now=NOW)
+    loads = [q for q in queries if "dispatch" in q["sql"].lower()]
+    assert len(pushed) == 3
+    assert get_many.call_count == 2  # the positions, then samples + estimates + settings
+    assert set_many.call_count == 1
+    assert len(loads) <= 1  # the campus's dispatch settings, once for the whole round
+
+
+def test_a_ticker_round_lets_the_event_loop_in_every_few_orders(campus, student, monkeypatch):
+    """A round runs in a thread beside the sockets' loop and must not hold the GIL from it
+    (tracking.threads.yield_to_loop): it yields between chunks of rows and of orders."""
+    numbers = []
+    for i in range(eta.YIELD_EVERY * 2 + 1):
+        if i % 3 == 0:  # a rider carries three orders at most
+            rider = factories.make_rider(campus, gender="male")
+            factories.set_position(rider, dx=i % 4)
+        placed = factories.make_order(customer=student, campus=campus)
+        services.order_accept(order=placed, rider=rider)
+        numbers.append(placed.number)
+    yields = []
+    monkeypatch.setattr(eta, "yield_to_loop", lambda: yields.append(1))
+    eta.tick(numbers, now=NOW)
+    orders = len(numbers)
+    assert len(yields) >= orders // eta.YIELD_EVERY * 2  # rows and estimates alike
+
+
+def test_a_rounds_pushes_are_paced(monkeypatch):
+    pushed, pauses = [], []
+
+    async def push(layer, groups, message):
+        pushed.append(groups[0])
+
+    async def sleep(seconds):
+        pauses.append(seconds)
+
+    monkeypatch.setattr(broadcast, "push", push)
+    monkeypatch.setattr(eta.asyncio, "sleep", sleep)
+    messages = [(str(n), {"type": "order.eta"}) for n in range(eta.PUSH_BATCH * 2 + 1)]
+    async_to_sync(eta._push_paced)(None, messages)
+    assert pushed == [broadcast.order_group(n) for n, _ in messages]
+    assert pauses == [eta.PUSH_PAUSE_S] * 2
+
+
 def test_before_pickup_the_handling_time_at_the_pickup_counts(order, rider_male, campus):
     ErrandKindSetting.objects.create(
         campus=campus, kind="parcel", handling_minutes=10, photo_required=False

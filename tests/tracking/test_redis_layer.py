@@ -96,3 +96,31 @@ def test_the_hot_path_commits_by_digest_and_reloads_a_flushed_script(campus, ord
     assert known == [True]
     assert first.position["recorded_at"] < second.position["recorded_at"]
     assert live.position_get(rider_male.pk) == second.position
+
+
+def test_the_hot_paths_commands_of_one_loop_turn_go_out_in_one_write():
+    """The fixes a server reads in one turn of its loop reach Redis in one write, and every
+    reply still finds its command."""
+    from tracking import live
+
+    class Counting:
+        def __init__(self, transport):
+            self.transport, self.writes = transport, 0
+
+        def write(self, data):
+            self.writes += 1
+            self.transport.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.transport, name)
+
+    async def scenario():
+        pipe = live.redis_hot_path()._pipe
+        assert await pipe.call("PING") == "PONG"
+        counting = pipe.transport = Counting(pipe.transport)
+        replies = await asyncio.gather(*(pipe.call("ECHO", f"fix {i}") for i in range(50)))
+        return replies, counting.writes
+
+    replies, writes = async_to_sync(scenario)()
+    assert replies == [f"fix {i}".encode() for i in range(50)]
+    assert writes == 1
