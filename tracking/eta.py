@@ -995,10 +995,13 @@ def _tick_in_thread(numbers) -> list[tuple[str, dict]]:
         close_old_connections()
 
 
+_pause = asyncio.sleep  # between a round's batches of pushes (tests replace it)
+
+
 async def _push_paced(layer, messages) -> None:
     for start in range(0, len(messages), PUSH_BATCH):
         if start:
-            await asyncio.sleep(PUSH_PAUSE_S)
+            await _pause(PUSH_PAUSE_S)
         await asyncio.gather(
             *(
                 broadcast.push(layer, [broadcast.order_group(number)], message)

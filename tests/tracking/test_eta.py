@@ -204,7 +204,7 @@ def test_a_rounds_pushes_are_paced(monkeypatch):
         pauses.append(seconds)
 
     monkeypatch.setattr(broadcast, "push", push)
-    monkeypatch.setattr(eta.asyncio, "sleep", sleep)
+    monkeypatch.setattr(eta, "_pause", sleep)
     messages = [(str(n), {"type": "order.eta"}) for n in range(eta.PUSH_BATCH * 2 + 1)]
     async_to_sync(eta._push_paced)(None, messages)
     assert pushed == [broadcast.order_group(n) for n, _ in messages]
