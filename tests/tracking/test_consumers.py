@@ -368,23 +368,24 @@ def test_rider_socket_hears_status_changes_of_their_orders(order, student, rider
     assert (message["type"], message["status"]) == ("status", "cancelled")
 
 
+def token_socket(path: str, key: str) -> WebsocketCommunicator:
+    """A socket opened by an API client: a token, no session cookie."""
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
+    return WebsocketCommunicator(application, f"{path}?token={key}", headers=headers)
+
+
 def test_api_clients_authenticate_sockets_with_a_token(order, rider_male):
     from rest_framework.authtoken.models import Token
 
     services.order_accept(order=order, rider=rider_male)
     key = Token.objects.create(user=rider_male).key
-    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
 
     async def scenario():
-        ws = WebsocketCommunicator(
-            application, f"/ws/orders/{order.number}/?token={key}", headers=headers
-        )
+        ws = token_socket(f"/ws/orders/{order.number}/", key)
         connected, _ = await ws.connect()
         snapshot = await ws.receive_json_from()
         await ws.disconnect()
-        bad = WebsocketCommunicator(
-            application, f"/ws/orders/{order.number}/?token=nope", headers=headers
-        )
+        bad = token_socket(f"/ws/orders/{order.number}/", "nope")
         return connected, snapshot, await refusal_code(bad)
 
     connected, snapshot, refused = run(scenario)
@@ -406,21 +407,16 @@ def test_a_tokens_user_is_read_once_in_the_trip_the_socket_makes_anyway(
     monkeypatch.setattr(auth, "_token_user", lambda key: reads.append(key) or real(key))
     own = Token.objects.create(user=student).key
     staff = Token.objects.create(user=operator).key
-    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
 
     async def scenario():
-        ws = WebsocketCommunicator(
-            application, f"/ws/orders/{order.number}/?token={own}", headers=headers
-        )
+        ws = token_socket(f"/ws/orders/{order.number}/", own)
         connected, _ = await ws.connect()
         snapshot = await ws.receive_json_from()
         await ws.disconnect()
-        ops = WebsocketCommunicator(application, f"/ws/ops/?token={staff}", headers=headers)
+        ops = token_socket("/ws/ops/", staff)
         ops_connected, _ = await ops.connect()
         await ops.disconnect()
-        customer_at_ops = WebsocketCommunicator(
-            application, f"/ws/ops/?token={own}", headers=headers
-        )
+        customer_at_ops = token_socket("/ws/ops/", own)
         return connected, snapshot, ops_connected, await refusal_code(customer_at_ops)
 
     connected, snapshot, ops_connected, refused = run(scenario)
